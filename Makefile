@@ -1,0 +1,60 @@
+# Stoa: `make run` installs what is missing, builds and serves the embedded
+# default on http://127.0.0.1:8080; `make test` runs every check and test.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+BIN := bin/stoa
+APT_PACKAGES_TEST := chromium ffmpeg
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all run build test check unit browser bench fuzz deps deps-go deps-test clean
+
+all: build
+
+## deps-go: a Go toolchain (Debian's go fetches the version go.mod names through the module proxy)
+deps-go:
+	@command -v $(GO) >/dev/null || { echo "installing Go from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go ca-certificates; }
+	@$(GO) mod download
+
+## deps-test: what the tests use: Chromium (browser tests), ffmpeg, staticcheck
+deps-test: deps-go
+	@missing=""; for p in $(APT_PACKAGES_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@command -v staticcheck >/dev/null || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+deps: deps-test
+
+build: deps-go
+	$(GO) build -o $(BIN) ./cmd/stoa
+
+## run: serve the embedded default (one node, dev mode on loopback)
+run: build
+	./$(BIN) serve
+
+## test: vet, staticcheck, unit and in-process WebRTC tests under -race, then the real-browser tests
+test: deps-test check unit browser
+
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+browser: build
+	$(GO) test -tags browser -count=1 -timeout 30m -run Browser -v ./webui/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./sfu/ ./signaling/...
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeClientMessage -fuzztime 20s ./signaling/
+	$(GO) test -run '^$$' -fuzz FuzzVerifyToken -fuzztime 20s ./signaling/
+	$(GO) test -run '^$$' -fuzz FuzzIsKeyframeStart -fuzztime 20s ./sfu/
+
+clean:
+	rm -rf bin

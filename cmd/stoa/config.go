@@ -1,0 +1,563 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `stoa serve` can be told. Defaults live in
+// DefaultConfig; a YAML file (--config), STOA_* environment variables and
+// flags override them in that order. docs/config.md describes every field.
+type Config struct {
+	Listen      string        `yaml:"listen"`       // HTTP(S)+websocket address
+	PublicIP    string        `yaml:"public_ip"`    // NAT 1:1 address announced in ICE host candidates
+	UDPPort     int           `yaml:"udp_port"`     // the single ICE UDP port (UDP mux)
+	TCPPort     int           `yaml:"tcp_port"`     // ICE-TCP fallback port (0 disables)
+	ICEIPs      []string      `yaml:"ice_ips"`      // restrict host candidates to these local IPs (empty = all)
+	TLSCert     string        `yaml:"tls_cert"`     // PEM certificate file
+	TLSKey      string        `yaml:"tls_key"`      // PEM key file
+	SelfSigned  bool          `yaml:"self_signed"`  // make a throwaway certificate at start
+	APIKeys     []string      `yaml:"api_keys"`     // operator keys for POST /api/token
+	TokenSecret string        `yaml:"token_secret"` // HMAC secret for tokens; empty = random per start
+	Dev         bool          `yaml:"dev"`          // pages mint tokens without a key (loopback only)
+	ICEServers  []ICEServer   `yaml:"ice_servers"`  // STUN/TURN servers handed to clients
+	TURN        TURNConfig    `yaml:"turn"`         // the embedded TURN server
+	Grace       time.Duration `yaml:"grace"`        // websocket resume window
+	LogLevel    string        `yaml:"log_level"`    // debug|info|warn|error
+}
+
+// ICEServer is a STUN or TURN server handed to clients in `joined`; its JSON
+// form is the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `yaml:"urls" json:"urls"`
+	Username   string   `yaml:"username" json:"username,omitempty"`
+	Credential string   `yaml:"credential" json:"credential,omitempty"`
+}
+
+// TURNConfig configures the embedded TURN server, which relays media for
+// clients whose networks block the SFU's UDP port.
+type TURNConfig struct {
+	Enabled  bool   `yaml:"enabled"`
+	Port     int    `yaml:"port"`      // UDP and TCP
+	Realm    string `yaml:"realm"`     // TURN realm
+	Secret   string `yaml:"secret"`    // HMAC secret for short-lived credentials; empty = random per start
+	PublicIP string `yaml:"public_ip"` // relay address; LoadConfig fills in PublicIP or 127.0.0.1
+}
+
+// DefaultConfig returns the settings used when nothing overrides them. Dev is
+// false here; LoadConfig turns it on when no API key is configured and Listen
+// is a loopback address.
+func DefaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		UDPPort:  50000,
+		TCPPort:  50000,
+		Grace:    20 * time.Second,
+		LogLevel: "info",
+		TURN:     TURNConfig{Port: 3478, Realm: "stoa"},
+	}
+}
+
+// configOption ties one setting to its YAML key, environment variable and
+// flag, so that parsing, `--help` and the docs test share one list.
+type configOption struct {
+	yaml  string                     // key in the YAML file ("" for --config)
+	env   string                     // STOA_ variable, "" if none
+	flag  string                     // flag name without dashes, "" if none
+	arg   string                     // value placeholder in usage ("" for booleans)
+	def   string                     // default shown in usage when it is not the field's default value
+	help  string                     // one line for usage
+	value func(c *Config) flag.Value // binds the option to a field of c; nil for YAML-only options
+}
+
+// configOptions lists every setting in the order `--help` and docs/config.md show them.
+var configOptions = []configOption{
+	{yaml: "listen", env: "STOA_LISTEN", flag: "listen", arg: "ADDR",
+		help:  "HTTP(S) and websocket address, host:port",
+		value: func(c *Config) flag.Value { return (*optString)(&c.Listen) }},
+	{yaml: "public_ip", env: "STOA_PUBLIC_IP", flag: "public-ip", arg: "IP",
+		help:  "address announced in ICE host candidates behind a 1:1 NAT",
+		value: func(c *Config) flag.Value { return (*optString)(&c.PublicIP) }},
+	{yaml: "udp_port", env: "STOA_UDP_PORT", flag: "udp-port", arg: "PORT",
+		help:  "the one UDP port all ICE media shares; 0 picks any free port",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.UDPPort) }},
+	{yaml: "tcp_port", env: "STOA_TCP_PORT", flag: "tcp-port", arg: "PORT",
+		help:  "ICE-TCP fallback port; 0 disables it",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.TCPPort) }},
+	{yaml: "ice_ips", env: "STOA_ICE_IPS", flag: "ice-ip", arg: "IP",
+		def:   "all",
+		help:  "offer host candidates only on these local IPs; repeatable or comma list",
+		value: func(c *Config) flag.Value { return &optList{p: &c.ICEIPs} }},
+	{yaml: "tls_cert", env: "STOA_TLS_CERT", flag: "tls-cert", arg: "FILE",
+		help:  "TLS certificate file, PEM; needs --tls-key",
+		value: func(c *Config) flag.Value { return (*optString)(&c.TLSCert) }},
+	{yaml: "tls_key", env: "STOA_TLS_KEY", flag: "tls-key", arg: "FILE",
+		help:  "TLS private key file, PEM",
+		value: func(c *Config) flag.Value { return (*optString)(&c.TLSKey) }},
+	{yaml: "self_signed", env: "STOA_SELF_SIGNED", flag: "self-signed",
+		help:  "serve https with a throwaway certificate made at start",
+		value: func(c *Config) flag.Value { return (*optBool)(&c.SelfSigned) }},
+	{yaml: "api_keys", env: "STOA_API_KEYS", flag: "api-key", arg: "KEY",
+		help:  "operator key for POST /api/token; repeatable or comma list",
+		value: func(c *Config) flag.Value { return &optList{p: &c.APIKeys} }},
+	{yaml: "token_secret", env: "STOA_TOKEN_SECRET", flag: "token-secret", arg: "SECRET",
+		def:   "random per start",
+		help:  "HMAC secret that signs tokens",
+		value: func(c *Config) flag.Value { return (*optString)(&c.TokenSecret) }},
+	{yaml: "dev", env: "STOA_DEV", flag: "dev",
+		def:   "on if no API key and listen is loopback",
+		help:  "dev mode: pages mint tokens without a key; loopback only",
+		value: func(c *Config) flag.Value { return (*optBool)(&c.Dev) }},
+	{yaml: "ice_servers",
+		help: "STUN/TURN servers handed to clients: list of {urls, username, credential}"},
+	{yaml: "turn.enabled", env: "STOA_TURN_ENABLED", flag: "turn",
+		help:  "run the embedded TURN server",
+		value: func(c *Config) flag.Value { return (*optBool)(&c.TURN.Enabled) }},
+	{yaml: "turn.port", env: "STOA_TURN_PORT", flag: "turn-port", arg: "PORT",
+		help:  "TURN port, UDP and TCP",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.TURN.Port) }},
+	{yaml: "turn.realm",
+		def:  "stoa",
+		help: "TURN realm"},
+	{yaml: "turn.secret", env: "STOA_TURN_SECRET",
+		def:   "random per start",
+		help:  "HMAC secret for short-lived TURN credentials",
+		value: func(c *Config) flag.Value { return (*optString)(&c.TURN.Secret) }},
+	{yaml: "turn.public_ip",
+		def:  "public_ip, else 127.0.0.1",
+		help: "relay address the TURN server announces"},
+	{yaml: "grace", env: "STOA_GRACE", flag: "grace", arg: "DURATION",
+		help:  "how long a participant whose websocket dropped may resume",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Grace) }},
+	{yaml: "log_level", env: "STOA_LOG_LEVEL", flag: "log-level", arg: "LEVEL",
+		help:  "debug, info, warn or error",
+		value: func(c *Config) flag.Value { return (*optString)(&c.LogLevel) }},
+}
+
+// LoadConfig builds the `serve` configuration from its arguments (without
+// the subcommand name): defaults, then the YAML file named by --config, then
+// STOA_* variables read through getenv (nil means os.Getenv), then flags.
+// `--help` prints usage to stderr and returns flag.ErrHelp. LoadConfig does
+// not call Validate.
+func LoadConfig(args []string, getenv func(string) string) (Config, error) {
+	return loadConfig(args, getenv, os.Stderr)
+}
+
+func loadConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	// The flags are parsed twice: first to find --config and to reject bad
+	// flags before any file is read, then onto the merged configuration so
+	// that they override it.
+	scratch := DefaultConfig()
+	var path string
+	fs := newServeFlagSet(&scratch, &path, usageOut)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err // flag.ErrHelp stays unwrapped for errors.Is and ==
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+
+	c := DefaultConfig()
+	devSet := false
+	if path != "" {
+		set, err := c.loadYAML(path)
+		if err != nil {
+			return Config{}, err
+		}
+		devSet = devSet || set
+	}
+	set, err := c.applyEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	devSet = devSet || set
+
+	fs = newServeFlagSet(&c, new(string), io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("serve flags: %w", err)
+	}
+	fs.Visit(func(f *flag.Flag) { devSet = devSet || f.Name == "dev" })
+
+	if !devSet {
+		c.Dev = len(c.APIKeys) == 0 && loopbackListen(c.Listen)
+	}
+	if c.TURN.PublicIP == "" {
+		c.TURN.PublicIP = c.PublicIP
+		if c.TURN.PublicIP == "" {
+			c.TURN.PublicIP = "127.0.0.1"
+		}
+	}
+	return c, nil
+}
+
+// newServeFlagSet defines the serve flags on a new FlagSet writing into c
+// (and --config into path). Other subcommands can build theirs the same way.
+func newServeFlagSet(c *Config, path *string, usageOut io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	fs.Var((*optString)(path), "config", "YAML config file")
+	for _, o := range configOptions {
+		if o.flag != "" {
+			fs.Var(o.value(c), o.flag, o.help)
+		}
+	}
+	fs.Usage = func() { io.WriteString(fs.Output(), serveUsage()) }
+	return fs
+}
+
+// serveUsage is the text of `stoa serve --help`; docs/config.md quotes it
+// verbatim (a test checks).
+func serveUsage() string {
+	var b strings.Builder
+	b.WriteString(`Usage: stoa serve [flags]
+
+Runs the SFU. Each setting comes from, last one winning: its default, the
+YAML file given by --config, a STOA_* environment variable, a flag.
+docs/config.md explains them all.
+
+Flags:
+  --config FILE
+        YAML config file (unknown keys are an error)
+`)
+	defaults := DefaultConfig()
+	var envOnly, yamlOnly []configOption
+	for _, o := range configOptions {
+		switch {
+		case o.flag == "" && o.env != "":
+			envOnly = append(envOnly, o)
+		case o.flag == "":
+			yamlOnly = append(yamlOnly, o)
+		default:
+			name := "--" + o.flag
+			if o.arg != "" {
+				name += " " + o.arg
+			}
+			writeUsageEntry(&b, name, o.help, optionDefault(o, &defaults), "env "+o.env)
+		}
+	}
+	b.WriteString("\nEnvironment only:\n")
+	for _, o := range envOnly {
+		writeUsageEntry(&b, o.env, o.help, optionDefault(o, &defaults), "yaml "+o.yaml)
+	}
+	b.WriteString("\nYAML only:\n")
+	for _, o := range yamlOnly {
+		writeUsageEntry(&b, o.yaml, o.help, optionDefault(o, &defaults))
+	}
+	return b.String()
+}
+
+// writeUsageEntry writes one usage entry: the name, then the help with the
+// non-empty notes in parentheses.
+func writeUsageEntry(b *strings.Builder, name, help string, notes ...string) {
+	var kept []string
+	for _, n := range notes {
+		if n != "" {
+			kept = append(kept, n)
+		}
+	}
+	fmt.Fprintf(b, "  %s\n        %s", name, help)
+	if len(kept) > 0 {
+		fmt.Fprintf(b, " (%s)", strings.Join(kept, "; "))
+	}
+	b.WriteString("\n")
+}
+
+// optionDefault renders "default X" for usage, or "" when the default is
+// empty, zero or false.
+func optionDefault(o configOption, defaults *Config) string {
+	d := o.def
+	if d == "" && o.value != nil {
+		d = o.value(defaults).String()
+	}
+	if d == "" || d == "0" || d == "false" {
+		return ""
+	}
+	return "default " + d
+}
+
+// loadYAML decodes the file at path over c. Unknown keys are an error, so a
+// misspelt setting is not silently ignored. devSet reports whether the file
+// sets dev, which then stops LoadConfig from choosing it.
+func (c *Config) loadYAML(path string) (devSet bool, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("config %s: %w", path, err)
+	}
+	var probe struct {
+		Dev *bool `yaml:"dev"`
+	}
+	if err := yaml.Unmarshal(data, &probe); err != nil {
+		return false, fmt.Errorf("config %s: %w", path, err)
+	}
+	return probe.Dev != nil, nil
+}
+
+// applyEnv sets every option whose STOA_ variable is non-empty. devSet
+// reports whether STOA_DEV was among them.
+func (c *Config) applyEnv(getenv func(string) string) (devSet bool, err error) {
+	for _, o := range configOptions {
+		if o.env == "" || o.value == nil {
+			continue
+		}
+		v := getenv(o.env)
+		if v == "" {
+			continue
+		}
+		if err := o.value(c).Set(v); err != nil {
+			return false, fmt.Errorf("environment %s: %w", o.env, err)
+		}
+		devSet = devSet || o.env == "STOA_DEV"
+	}
+	return devSet, nil
+}
+
+// Validate reports every setting that would make the server unsafe or
+// unusable, joined into one error.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen %q: %w", c.Listen, err)
+	}
+	if c.PublicIP != "" && net.ParseIP(c.PublicIP) == nil {
+		bad("public_ip %q is not an IP address", c.PublicIP)
+	}
+	checkPort := func(key string, p int, zeroOK bool) {
+		if p < 0 || p > 65535 || (p == 0 && !zeroOK) {
+			bad("%s %d is not a port number (1-65535)", key, p)
+		}
+	}
+	checkPort("udp_port", c.UDPPort, true)
+	checkPort("tcp_port", c.TCPPort, true)
+	for _, ip := range c.ICEIPs {
+		if net.ParseIP(ip) == nil {
+			bad("ice_ips: %q is not an IP address", ip)
+		}
+	}
+
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		bad("tls_cert is set but tls_key is not: both are needed")
+	case c.TLSKey != "" && c.TLSCert == "":
+		bad("tls_key is set but tls_cert is not: both are needed")
+	}
+	if c.SelfSigned && c.TLSCert != "" {
+		bad("self_signed and tls_cert are both set: choose one")
+	}
+
+	for i, k := range c.APIKeys {
+		if strings.TrimSpace(k) == "" {
+			bad("api_keys[%d] is empty", i)
+		}
+	}
+	if c.Dev && !loopbackListen(c.Listen) {
+		bad("dev mode is on but listen %q is not a loopback address: dev mode lets pages mint tokens "+
+			"without a key, so anyone who can reach the server could join any room; use a loopback listen "+
+			"address, or turn dev off and set an API key", c.Listen)
+	}
+	if !c.Dev && len(c.APIKeys) == 0 {
+		bad("no api_keys and dev mode is off: there would be no way to get a token; set --api-key " +
+			"(or STOA_API_KEYS), or use --dev with a loopback listen address")
+	}
+
+	for i, s := range c.ICEServers {
+		if len(s.URLs) == 0 {
+			bad("ice_servers[%d] has no urls", i)
+		}
+		for _, u := range s.URLs {
+			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") &&
+				!strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+				bad("ice_servers[%d]: url %q is not stun:, stuns:, turn: or turns:", i, u)
+			}
+		}
+	}
+
+	checkPort("turn.port", c.TURN.Port, !c.TURN.Enabled)
+	if c.TURN.Enabled {
+		if c.TURN.Realm == "" {
+			bad("turn.realm is empty")
+		}
+		if c.TURN.Port == c.UDPPort {
+			bad("turn.port and udp_port are both %d", c.UDPPort)
+		}
+		if c.TURN.Port == c.TCPPort {
+			bad("turn.port and tcp_port are both %d", c.TCPPort)
+		}
+	}
+	if c.TURN.PublicIP != "" && net.ParseIP(c.TURN.PublicIP) == nil {
+		bad("turn.public_ip %q is not an IP address", c.TURN.PublicIP)
+	}
+
+	if c.Grace < 0 {
+		bad("grace %v is negative", c.Grace)
+	}
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		bad("log_level %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// SlogLevel returns LogLevel as a slog.Level; an unknown level (which
+// Validate refuses) gives slog.LevelInfo.
+func (c Config) SlogLevel() slog.Level {
+	return logLevels[c.LogLevel] // the zero Level is LevelInfo
+}
+
+// Redacted returns a copy safe to log: non-empty TokenSecret, TURN.Secret,
+// API keys and ICE server credentials become "***". Empty secrets stay
+// empty, so the log still shows that a random one is in use.
+func (c Config) Redacted() Config {
+	const mask = "***"
+	r := c
+	if r.TokenSecret != "" {
+		r.TokenSecret = mask
+	}
+	if r.TURN.Secret != "" {
+		r.TURN.Secret = mask
+	}
+	if c.APIKeys != nil {
+		r.APIKeys = make([]string, len(c.APIKeys))
+		for i := range r.APIKeys {
+			r.APIKeys[i] = mask
+		}
+	}
+	r.ICEIPs = append([]string(nil), c.ICEIPs...)
+	if c.ICEServers != nil {
+		r.ICEServers = make([]ICEServer, len(c.ICEServers))
+		for i, s := range c.ICEServers {
+			s.URLs = append([]string(nil), s.URLs...)
+			if s.Credential != "" {
+				s.Credential = mask
+			}
+			r.ICEServers[i] = s
+		}
+	}
+	return r
+}
+
+// redactedConfig has Config's fields but not its LogValue method, so slog
+// does not redact it again forever.
+type redactedConfig Config
+
+// LogValue makes slog print the Redacted form, so logging a Config never
+// leaks its secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.AnyValue(redactedConfig(c.Redacted()))
+}
+
+// loopbackListen reports whether a listen address accepts only local
+// connections: "localhost" or a loopback IP. An empty host (":8080")
+// listens everywhere, and other names cannot be known to be local.
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// The option value types below implement flag.Value over Config fields; the
+// same Set parses environment variables, so both accept the same syntax.
+
+type optString string
+
+func (s *optString) String() string     { return string(*s) }
+func (s *optString) Set(v string) error { *s = optString(v); return nil }
+
+type optInt int
+
+func (n *optInt) String() string { return strconv.Itoa(int(*n)) }
+func (n *optInt) Set(v string) error {
+	i, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", v)
+	}
+	*n = optInt(i)
+	return nil
+}
+
+type optBool bool
+
+func (b *optBool) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *optBool) IsBoolFlag() bool { return true }
+func (b *optBool) Set(v string) error {
+	x, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean (true/false/1/0)", v)
+	}
+	*b = optBool(x)
+	return nil
+}
+
+type optDuration time.Duration
+
+func (d *optDuration) String() string { return time.Duration(*d).String() }
+func (d *optDuration) Set(v string) error {
+	x, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 20s or 1m30s", v)
+	}
+	*d = optDuration(x)
+	return nil
+}
+
+// optList is a comma-separated, repeatable list. The first Set replaces
+// what the list held (from defaults, YAML or env); later ones append.
+type optList struct {
+	p   *[]string
+	set bool
+}
+
+func (l *optList) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l *optList) Set(v string) error {
+	if !l.set {
+		*l.p = nil
+		l.set = true
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l.p = append(*l.p, s)
+		}
+	}
+	return nil
+}

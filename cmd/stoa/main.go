@@ -1,0 +1,163 @@
+// Command stoa is the Stoa server and its operator tools. `stoa serve` runs
+// the SFU, the signaling server and the pages; everything else lives in the
+// packages this file wires together.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/stoa-video/stoa/sfu"
+	"github.com/stoa-video/stoa/signaling"
+	"github.com/stoa-video/stoa/webui"
+)
+
+const usage = `usage: stoa <command> [flags]
+
+commands:
+  serve     run the server (stoa serve --help lists its flags)
+  version   print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "version":
+		fmt.Println("stoa", signaling.Version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "stoa: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stoa:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) error {
+	cfg, err := LoadConfig(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	slog.SetDefault(log)
+	log.Info("starting", "version", signaling.Version, "config", cfg)
+
+	var secret []byte
+	if cfg.TokenSecret == "" {
+		log.Warn("no token_secret configured: using a random one, so tokens do not survive a restart")
+	} else {
+		secret = []byte(cfg.TokenSecret)
+	}
+	tcpPort := cfg.TCPPort
+	if tcpPort == 0 {
+		tcpPort = -1
+	}
+	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, TCPPort: tcpPort, ICEIPs: cfg.ICEIPs, PublicIP: cfg.PublicIP}, log)
+	if err != nil {
+		return err
+	}
+	defer media.Close()
+
+	var turn *sfu.TURNServer
+	if cfg.TURN.Enabled {
+		turnSecret := []byte(cfg.TURN.Secret)
+		if len(turnSecret) == 0 {
+			turnSecret = make([]byte, 32)
+			_, _ = rand.Read(turnSecret)
+		}
+		listenIP := "0.0.0.0"
+		if len(cfg.ICEIPs) == 1 {
+			listenIP = cfg.ICEIPs[0]
+		}
+		turn, err = sfu.StartTURN(sfu.TURNConfig{ListenIP: listenIP, Port: cfg.TURN.Port, Realm: cfg.TURN.Realm,
+			Secret: turnSecret, RelayIP: net.ParseIP(cfg.TURN.PublicIP)})
+		if err != nil {
+			return err
+		}
+		defer turn.Close()
+	}
+
+	ice := make([]signaling.ICEServer, 0, len(cfg.ICEServers))
+	for _, s := range cfg.ICEServers {
+		ice = append(ice, signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	opts := signaling.Options{SFU: media, Tokens: signaling.NewTokenIssuer(secret), APIKeys: cfg.APIKeys,
+		Dev: cfg.Dev, Grace: cfg.Grace, ICEServers: ice, Logger: log}
+	if turn != nil {
+		opts.TURN = turn
+	}
+	sig := signaling.NewServer(opts)
+	api := sig.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/ws", api)
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/", webui.Handler())
+
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	base := fmt.Sprintf("%s://%s", scheme, ln.Addr())
+	if cfg.Dev {
+		log.Warn("DEV MODE: pages on this loopback address mint tokens without an API key; configure api_keys before exposing Stoa")
+	}
+	fmt.Printf("Stoa %s serving on %s\n  agent console:  %s/console\n  customer page:  %s/call\n  SDK:            %s/sdk/stoa.js\n",
+		signaling.Version, base, base, base, base)
+
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	sig.Close()
+	return nil
+}

@@ -1,0 +1,631 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// PubPC names the PeerConnection that carries a participant's publication;
+// subscriptions are named SubPC(publisher uid).
+const PubPC = "pub"
+
+// SubPC names the PeerConnection of the subscription to uid's stream.
+func SubPC(uid string) string { return "sub:" + uid }
+
+// announceWait bounds how long a publication waits for all the tracks its
+// offer promised before it is announced with those that arrived.
+const announceWait = 1500 * time.Millisecond
+
+// gatherWait bounds ICE gathering before an offer or answer is sent. With the
+// shared UDP/TCP muxes only host candidates are gathered, which is immediate,
+// so descriptions carry all candidates and need no trickle from the server.
+const gatherWait = 2 * time.Second
+
+// Participant is one member of a room: at most one publication (PC "pub")
+// and one subscription PC per remote stream it receives.
+type Participant struct {
+	room          *Room
+	uid, tag      string
+	canPublish    bool
+	autoSubscribe bool
+	listener      Listener
+
+	mu     sync.Mutex
+	role   string
+	pub    *publication
+	subs   map[string]*subscription
+	closed bool
+	// mute state, kept when not publishing so a later publish starts muted
+	audioMuted, videoMuted bool
+
+	wg sync.WaitGroup
+}
+
+type publication struct {
+	pc        *webrtc.PeerConnection
+	tracks    []*LocalUpTrack
+	expected  int
+	info      StreamInfo
+	announced bool
+	timer     *time.Timer
+}
+
+type subscription struct {
+	publisher string
+	pc        *webrtc.PeerConnection
+	ups       []UpTrack
+	downs     []*RTPDownTrack
+	remoteSet bool
+	pending   []webrtc.ICECandidateInit
+	notified  bool
+}
+
+func newParticipant(r *Room, o JoinOptions, role string) *Participant {
+	return &Participant{
+		room: r, uid: o.UID, tag: o.Tag, canPublish: o.CanPublish, autoSubscribe: o.AutoSubscribe,
+		listener: o.Listener, role: role, subs: map[string]*subscription{},
+	}
+}
+
+// UID is the participant's user id.
+func (p *Participant) UID() string { return p.uid }
+
+// Room is the participant's room.
+func (p *Participant) Room() *Room { return p.room }
+
+// Info describes the participant as others see it.
+func (p *Participant) Info() ParticipantInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ParticipantInfo{UID: p.uid, Role: p.role, Tag: p.tag}
+}
+
+func (p *Participant) notify(ev Event) { p.listener.Notify(ev) }
+
+func (p *Participant) streamInfo() (StreamInfo, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pub == nil || !p.pub.announced {
+		return StreamInfo{}, false
+	}
+	return p.pub.info, true
+}
+
+// UpTracks returns the tracks of the participant's current publication, for
+// consumers other than WebRTC subscribers (recorder, snapshots).
+func (p *Participant) UpTracks() []UpTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pub == nil {
+		return nil
+	}
+	out := make([]UpTrack, len(p.pub.tracks))
+	for i, t := range p.pub.tracks {
+		out[i] = t
+	}
+	return out
+}
+
+// Publish applies a publisher's offer and returns the answer. A second call
+// renegotiates the existing publication (e.g. an ICE restart). In a live room
+// publishing makes the participant a host.
+func (p *Participant) Publish(offer string, audioMuted, videoMuted bool) (string, error) {
+	if !p.canPublish {
+		return "", fmt.Errorf("publish as %s: %w", p.uid, ErrNotAllowed)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return "", ErrClosed
+	}
+	if pub := p.pub; pub != nil {
+		p.mu.Unlock()
+		return answerOffer(pub.pc, offer)
+	}
+	audio, video, err := offeredKinds(offer)
+	if err != nil {
+		p.mu.Unlock()
+		return "", err
+	}
+	pc, err := p.room.sfu.newUpPC()
+	if err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("new publisher connection: %w", err)
+	}
+	p.audioMuted, p.videoMuted = audioMuted, videoMuted
+	pub := &publication{pc: pc, info: StreamInfo{UID: p.uid, Audio: audio, Video: video, AudioMuted: audioMuted, VideoMuted: videoMuted}}
+	if audio {
+		pub.expected++
+	}
+	if video {
+		pub.expected++
+	}
+	p.pub = pub
+	roleChanged := p.role != "host"
+	p.role = "host"
+	p.mu.Unlock()
+
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.onUpTrack(pub, t, r) })
+	pc.OnICECandidate(p.candidateSender(PubPC))
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			p.room.sfu.log.Warn("publisher connection failed", "room", p.room.id, "uid", p.uid)
+			p.unpublish(pub)
+		}
+	})
+	answer, err := answerOffer(pc, offer)
+	if err != nil {
+		p.unpublish(pub)
+		return "", err
+	}
+	if roleChanged {
+		p.room.broadcast(nil, Event{Type: EventRoleChanged, UID: p.uid, Role: "host"})
+	}
+	return answer, nil
+}
+
+// offeredKinds reads which media kinds an offer sends.
+func offeredKinds(offer string) (audio, video bool, err error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return false, false, fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	}
+	for _, m := range d.MediaDescriptions {
+		dir := "sendrecv"
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				dir = a.Key
+			}
+		}
+		if (dir != "sendrecv" && dir != "sendonly") || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		switch m.MediaName.Media {
+		case "audio":
+			audio = true
+		case "video":
+			video = true
+		}
+	}
+	if !audio && !video {
+		return false, false, fmt.Errorf("%w: the offer sends no audio or video", ErrInvalidSDP)
+	}
+	return audio, video, nil
+}
+
+func answerOffer(pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: apply offer: %v", ErrInvalidSDP, err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: create answer: %v", ErrInvalidSDP, err)
+	}
+	return setLocalAndGather(pc, answer)
+}
+
+func setLocalAndGather(pc *webrtc.PeerConnection, d webrtc.SessionDescription) (string, error) {
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(d); err != nil {
+		return "", fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(gatherWait):
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+func (p *Participant) candidateSender(pcName string) func(*webrtc.ICECandidate) {
+	return func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		p.notify(Event{Type: EventCandidate, PC: pcName, Candidate: &init})
+	}
+}
+
+func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	up := NewUpTrack(t.Kind().String(), t.Kind(), t.Codec(), uint32(t.SSRC()), pub.pc.WriteRTCP)
+	p.mu.Lock()
+	if p.pub != pub || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	pub.tracks = append(pub.tracks, up)
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		pub.info.Codec = strings.ToLower(strings.TrimPrefix(t.Codec().MimeType, "video/"))
+	}
+	ready := len(pub.tracks) >= pub.expected
+	if !ready && pub.timer == nil {
+		pub.timer = time.AfterFunc(announceWait, func() { p.announce(pub) })
+	}
+	p.wg.Add(2)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		up.Run(trackReader{t})
+	}()
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, maxPacketSize)
+		for {
+			if _, _, err := r.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	if ready {
+		p.announce(pub)
+	}
+}
+
+func (p *Participant) announce(pub *publication) {
+	p.mu.Lock()
+	if p.pub != pub || pub.announced || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	pub.announced = true
+	if pub.timer != nil {
+		pub.timer.Stop()
+	}
+	info := pub.info
+	p.mu.Unlock()
+	p.room.sfu.log.Info("stream published", "room", p.room.id, "uid", p.uid, "audio", info.Audio, "video", info.Video, "codec", info.Codec)
+	p.room.streamAdded(p, info)
+}
+
+// Unpublish ends the participant's publication; subscribers get stream-removed.
+func (p *Participant) Unpublish() {
+	p.mu.Lock()
+	pub := p.pub
+	p.mu.Unlock()
+	if pub != nil {
+		p.unpublish(pub)
+	}
+}
+
+func (p *Participant) unpublish(pub *publication) {
+	p.mu.Lock()
+	if p.pub != pub {
+		p.mu.Unlock()
+		return
+	}
+	p.pub = nil
+	if pub.timer != nil {
+		pub.timer.Stop()
+	}
+	announced := pub.announced
+	roleChanged := p.room.mode == ModeLive && p.role == "host" && !p.closed
+	if roleChanged {
+		p.role = "audience"
+	}
+	p.mu.Unlock()
+	if announced {
+		p.room.streamRemoved(p)
+	}
+	if roleChanged {
+		p.room.broadcast(nil, Event{Type: EventRoleChanged, UID: p.uid, Role: "audience"})
+	}
+	_ = pub.pc.Close()
+}
+
+// Mute records that the publisher muted or unmuted audio or video and tells the others.
+func (p *Participant) Mute(kind string, muted bool) {
+	p.mu.Lock()
+	switch kind {
+	case "audio":
+		p.audioMuted = muted
+	case "video":
+		p.videoMuted = muted
+	}
+	var info *StreamInfo
+	if p.pub != nil {
+		p.pub.info.AudioMuted, p.pub.info.VideoMuted = p.audioMuted, p.videoMuted
+		if p.pub.announced {
+			i := p.pub.info
+			info = &i
+		}
+	}
+	p.mu.Unlock()
+	if info != nil {
+		p.room.broadcast(p, Event{Type: EventStreamUpdated, UID: p.uid, Stream: info})
+	}
+}
+
+// Subscribe starts receiving publisher uid's stream on a new PeerConnection;
+// the offer for it reaches the Listener. Subscribing twice is a no-op.
+func (p *Participant) Subscribe(uid string) error {
+	pubr := p.room.Participant(uid)
+	if pubr == nil || pubr == p {
+		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+	}
+	ups := pubr.UpTracks()
+	if _, ok := pubr.streamInfo(); !ok || len(ups) == 0 {
+		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	var stale *subscription
+	if old, ok := p.subs[uid]; ok {
+		if len(old.ups) > 0 && old.ups[0] == ups[0] {
+			p.mu.Unlock()
+			return nil
+		}
+		stale = old // a subscription to an earlier publication of the same uid
+	}
+	sub := &subscription{publisher: uid}
+	p.subs[uid] = sub
+	p.mu.Unlock()
+	if stale != nil {
+		closeSub(stale)
+	}
+
+	pc, err := p.room.sfu.newDownPC()
+	if err != nil {
+		p.removeSub(sub)
+		return fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
+	}
+	subUps := make([]UpTrack, 0, len(ups))
+	downs := make([]*RTPDownTrack, 0, len(ups))
+	for _, up := range ups {
+		d := NewRTPDownTrack(up.ID(), uid, up)
+		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			p.removeSub(sub)
+			_ = pc.Close()
+			return fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, up.ID(), err)
+		}
+		subUps = append(subUps, up)
+		downs = append(downs, d)
+		sender := tr.Sender()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			buf := make([]byte, maxPacketSize)
+			for {
+				n, _, err := sender.Read(buf)
+				if err != nil {
+					return
+				}
+				if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+					d.HandleRTCP(pkts)
+				}
+			}
+		}()
+	}
+	p.mu.Lock()
+	if p.subs[uid] != sub {
+		p.mu.Unlock()
+		_ = pc.Close()
+		return nil // dropped while being set up
+	}
+	sub.pc, sub.ups, sub.downs = pc, subUps, downs
+	for i, up := range subUps {
+		up.AddDownTrack(downs[i])
+	}
+	p.mu.Unlock()
+	name := SubPC(uid)
+	pc.OnICECandidate(p.candidateSender(name))
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s != webrtc.PeerConnectionStateConnected {
+			return
+		}
+		p.mu.Lock()
+		first := !sub.notified && p.subs[uid] == sub
+		sub.notified = true
+		p.mu.Unlock()
+		for _, up := range sub.ups {
+			up.RequestKeyframe()
+		}
+		if first {
+			p.notify(Event{Type: EventSubscribed, UID: uid, PC: name})
+		}
+	})
+	return p.sendOffer(sub, false)
+}
+
+func (p *Participant) sendOffer(sub *subscription, restart bool) error {
+	offer, err := sub.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err != nil {
+		return fmt.Errorf("offer to %s for %s: %w", p.uid, sub.publisher, err)
+	}
+	p.mu.Lock()
+	sub.remoteSet = false
+	p.mu.Unlock()
+	sdpText, err := setLocalAndGather(sub.pc, offer)
+	if err != nil {
+		return fmt.Errorf("offer to %s for %s: %w", p.uid, sub.publisher, err)
+	}
+	p.notify(Event{Type: EventOffer, PC: SubPC(sub.publisher), UID: sub.publisher, SDP: sdpText})
+	return nil
+}
+
+func (p *Participant) removeSub(sub *subscription) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.subs[sub.publisher] == sub {
+		delete(p.subs, sub.publisher)
+		return true
+	}
+	return false
+}
+
+// Unsubscribe stops receiving uid's stream.
+func (p *Participant) Unsubscribe(uid string) error {
+	if !p.dropSubscription(uid) {
+		return fmt.Errorf("unsubscribe %s from %q: %w", p.uid, uid, ErrStreamNotFound)
+	}
+	return nil
+}
+
+// dropSubscription closes the subscription to uid if there is one.
+func (p *Participant) dropSubscription(uid string) bool {
+	p.mu.Lock()
+	sub := p.subs[uid]
+	delete(p.subs, uid)
+	p.mu.Unlock()
+	if sub == nil {
+		return false
+	}
+	closeSub(sub)
+	return true
+}
+
+func closeSub(sub *subscription) {
+	for i, up := range sub.ups {
+		up.RemoveDownTrack(sub.downs[i])
+	}
+	if sub.pc != nil {
+		_ = sub.pc.Close()
+	}
+}
+
+func (p *Participant) findSub(pcName string) (*subscription, error) {
+	uid, ok := strings.CutPrefix(pcName, "sub:")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sub := p.subs[uid]; ok && sub != nil && sub.pc != nil {
+		return sub, nil
+	}
+	return nil, fmt.Errorf("%s has no connection %q: %w", p.uid, pcName, ErrPCNotFound)
+}
+
+// SetAnswer applies the participant's answer to a subscription offer.
+func (p *Participant) SetAnswer(pcName, answer string) error {
+	sub, err := p.findSub(pcName)
+	if err != nil {
+		return err
+	}
+	if err := sub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("%w: apply answer for %s: %v", ErrInvalidSDP, pcName, err)
+	}
+	p.mu.Lock()
+	sub.remoteSet = true
+	pending := sub.pending
+	sub.pending = nil
+	p.mu.Unlock()
+	for _, c := range pending {
+		_ = sub.pc.AddICECandidate(c)
+	}
+	return nil
+}
+
+// Renegotiate applies a new offer for the publication (ICE restart).
+func (p *Participant) Renegotiate(pcName, offer string) (string, error) {
+	p.mu.Lock()
+	pub := p.pub
+	p.mu.Unlock()
+	if pcName != PubPC || pub == nil {
+		return "", fmt.Errorf("%s has no connection %q: %w", p.uid, pcName, ErrPCNotFound)
+	}
+	return answerOffer(pub.pc, offer)
+}
+
+// AddCandidate adds a trickled remote ICE candidate.
+func (p *Participant) AddCandidate(pcName string, c webrtc.ICECandidateInit) error {
+	if pcName == PubPC {
+		p.mu.Lock()
+		pub := p.pub
+		p.mu.Unlock()
+		if pub == nil {
+			return fmt.Errorf("%s has no connection %q: %w", p.uid, pcName, ErrPCNotFound)
+		}
+		return pub.pc.AddICECandidate(c)
+	}
+	sub, err := p.findSub(pcName)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if !sub.remoteSet {
+		sub.pending = append(sub.pending, c)
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	return sub.pc.AddICECandidate(c)
+}
+
+// RestartICE sends a new offer with fresh ICE credentials for a subscription.
+func (p *Participant) RestartICE(pcName string) error {
+	sub, err := p.findSub(pcName)
+	if err != nil {
+		return err
+	}
+	return p.sendOffer(sub, true)
+}
+
+// Close removes the participant from its room, ends its publication and
+// subscriptions, and waits for its goroutines. reason ("quit", "timeout",
+// "kicked") is what the others are told. Close is idempotent.
+func (p *Participant) Close(reason string) {
+	if !p.shutdown() {
+		return
+	}
+	p.room.leave(p, reason)
+	p.wg.Wait()
+}
+
+// closeReplaced ends a participant whose uid joined again: the others see the
+// new one only, so no peer-leave is sent.
+func (p *Participant) closeReplaced() {
+	p.notify(Event{Type: EventPeerLeave, UID: p.uid, Reason: "kicked"})
+	if !p.shutdown() {
+		return
+	}
+	p.room.leave(p, "")
+	p.wg.Wait()
+}
+
+func (p *Participant) shutdown() bool {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	p.closed = true
+	pub := p.pub
+	p.pub = nil
+	subs := p.subs
+	p.subs = map[string]*subscription{}
+	p.mu.Unlock()
+	if pub != nil {
+		if pub.timer != nil {
+			pub.timer.Stop()
+		}
+		if pub.announced {
+			p.room.streamRemoved(p)
+		}
+		_ = pub.pc.Close()
+	}
+	for _, sub := range subs {
+		closeSub(sub)
+	}
+	return true
+}
+
+// Wait blocks until the participant's goroutines have ended or ctx is done.
+func (p *Participant) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

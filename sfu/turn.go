@@ -1,0 +1,406 @@
+package sfu
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // HMAC-SHA1 is what the TURN REST API convention and every browser expect.
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/turn/v4"
+)
+
+// TURNConfig configures the embedded TURN server, off by default; customers behind strict NATs reach the SFU through it.
+type TURNConfig struct {
+	ListenIP string // address to bind UDP and TCP listeners, e.g. "0.0.0.0" or "127.0.0.1"; IPv4, "0.0.0.0" if empty
+	Port     int    // UDP and TCP port (same number), 0 = pick a free one (tests)
+	Realm    string // realm sent to clients; "stoa" if empty
+	Secret   []byte // HMAC secret for short-lived credentials (TURN REST API convention)
+	RelayIP  net.IP // address put in relay candidates (the public IP, or 127.0.0.1 in tests); IPv4
+}
+
+// TURNServer is a running embedded TURN server: one UDP and one TCP listener on the same port, relaying
+// over UDP sockets bound on ListenIP and advertised at RelayIP. Start it with StartTURN, stop it with Close.
+type TURNServer struct {
+	secret   []byte
+	listenIP string
+	relayIP  net.IP
+	port     int
+	log      *slog.Logger
+	server   *turn.Server
+
+	// pion/turn's Server.Close closes its sockets but waits for nothing, so Close waits here for
+	// what pion started: each listener's read loop, each TCP connection's goroutine and each
+	// allocation (whose relay goroutine's last act is to delete it). See newTask.
+	running sync.WaitGroup
+	closing atomic.Bool
+
+	mu           sync.Mutex
+	relays       map[*turnRelayConn]struct{} // open relay sockets, closed by Close as a backstop
+	relaysClosed bool                        // set by Close: no new relay sockets
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// errTURNClosing refuses allocations that race with Close.
+var errTURNClosing = errors.New("turn server closing")
+
+// errTURNTCPRelay refuses RFC 6062 TCP relays: WebRTC only needs UDP relays, whatever the client transport.
+var errTURNTCPRelay = errors.New("tcp relay allocations not supported")
+
+// StartTURN binds the UDP and TCP listeners and starts serving. Only credentials minted by
+// Credentials with the same secret, and not yet expired, may allocate relays.
+func StartTURN(cfg TURNConfig) (*TURNServer, error) {
+	if len(cfg.Secret) == 0 {
+		return nil, errors.New("start turn: empty secret")
+	}
+	listenIP := cfg.ListenIP
+	if listenIP == "" {
+		listenIP = "0.0.0.0"
+	}
+	// pion/turn allocates relays with "udp4" only, so both addresses must be IPv4.
+	if ip := net.ParseIP(listenIP); ip == nil || ip.To4() == nil {
+		return nil, fmt.Errorf("start turn: listen IP %q is not an IPv4 address", cfg.ListenIP)
+	}
+	if cfg.RelayIP.To4() == nil {
+		return nil, fmt.Errorf("start turn: relay IP %v is not an IPv4 address", cfg.RelayIP)
+	}
+	realm := cfg.Realm
+	if realm == "" {
+		realm = "stoa"
+	}
+
+	udp, tcp, err := turnListen(listenIP, cfg.Port)
+	if err != nil {
+		return nil, fmt.Errorf("start turn on %s:%d: %w", listenIP, cfg.Port, err)
+	}
+	t := &TURNServer{
+		secret:   bytes.Clone(cfg.Secret),
+		listenIP: listenIP,
+		relayIP:  cfg.RelayIP.To4(),
+		port:     udp.LocalAddr().(*net.UDPAddr).Port,
+		log:      slog.Default().With("component", "turn"),
+		relays:   make(map[*turnRelayConn]struct{}),
+	}
+	udpConn := &turnUDPConn{PacketConn: udp, task: t.newTask("udp")}
+	listener := &turnListener{Listener: tcp, t: t, task: t.newTask("tcp"), conns: make(map[*turnConn]struct{})}
+	relays := &turnRelayGenerator{t: t}
+	t.server, err = turn.NewServer(turn.ServerConfig{
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udpConn, RelayAddressGenerator: relays}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: listener, RelayAddressGenerator: relays}},
+		LoggerFactory:     turnLogFactory{log: t.log},
+		Realm:             realm,
+		AuthHandler:       t.authenticate,
+		EventHandler: turn.EventHandler{
+			OnAuth: func(src, _ net.Addr, _, username, _, method string, ok bool) {
+				if !ok { // the username was valid and unexpired, so the password was wrong
+					t.log.Info("turn auth failed", "user", username, "client", src, "method", method)
+				}
+			},
+			OnAllocationCreated: func(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
+				t.log.Debug("turn allocation created", "user", username, "client", src, "relay", relay)
+			},
+			OnAllocationDeleted: func(src, _ net.Addr, _, username, _ string) {
+				t.log.Debug("turn allocation deleted", "user", username, "client", src)
+				t.running.Done() // added by AllocatePacketConn; pion deletes each allocation once
+			},
+		},
+	})
+	if err != nil {
+		_ = udp.Close()
+		_ = tcp.Close()
+		return nil, fmt.Errorf("start turn: %w", err)
+	}
+	t.log.Info("turn server started", "listen", net.JoinHostPort(listenIP, strconv.Itoa(t.port)),
+		"relay_ip", t.relayIP.String(), "realm", realm)
+	return t, nil
+}
+
+// turnListen binds UDP and TCP on the same port; with port 0 it retries until a port is free for both.
+func turnListen(ip string, port int) (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 10 {
+		var udp net.PacketConn
+		udp, err = net.ListenPacket("udp4", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp: %w", err)
+		}
+		p := udp.LocalAddr().(*net.UDPAddr).Port
+		var tcp net.Listener
+		tcp, err = net.Listen("tcp4", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if port != 0 {
+			break
+		}
+	}
+	return nil, nil, fmt.Errorf("listen tcp: %w", err)
+}
+
+// Credentials mints a short-lived username/password for one participant: username "<unix expiry>:<uid>", password base64(HMAC-SHA1(secret, username)).
+// The ttl must cover the whole call: the expiry is checked on every refresh, so an allocation dies
+// with its credentials.
+func (t *TURNServer) Credentials(uid string, ttl time.Duration) (username, password string) {
+	username = strconv.FormatInt(time.Now().Add(ttl).Unix(), 10) + ":" + uid
+	return username, turnPassword(t.secret, username)
+}
+
+// turnPassword is the TURN REST API password for a username.
+func turnPassword(secret []byte, username string) string {
+	mac := hmac.New(sha1.New, secret)
+	mac.Write([]byte(username))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// authenticate is the pion AuthHandler: it refuses malformed and expired usernames and otherwise
+// returns the long-term key of the password Credentials would have minted; pion checks the
+// request's MESSAGE-INTEGRITY against it. pion's own LongTermTURNRESTAuthHandler does the same
+// but logs through pion's logger and accepts a username in the very second it expires.
+func (t *TURNServer) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
+	expiry, _, ok := strings.Cut(username, ":")
+	sec, err := strconv.ParseInt(expiry, 10, 64)
+	if !ok || err != nil {
+		t.log.Info("turn credentials refused", "reason", "malformed username", "user", username, "client", src)
+		return nil, false
+	}
+	if sec <= time.Now().Unix() {
+		t.log.Info("turn credentials refused", "reason", "expired", "user", username, "client", src,
+			"expired_at", time.Unix(sec, 0).UTC())
+		return nil, false
+	}
+	return turn.GenerateAuthKey(username, realm, turnPassword(t.secret, username)), true
+}
+
+// URLs returns the ICE server URLs clients use: "turn:IP:PORT?transport=udp" and "turn:IP:PORT?transport=tcp" with the actual ports.
+func (t *TURNServer) URLs() []string {
+	hostPort := net.JoinHostPort(t.relayIP.String(), strconv.Itoa(t.port))
+	return []string{
+		"turn:" + hostPort + "?transport=udp",
+		"turn:" + hostPort + "?transport=tcp",
+	}
+}
+
+// Close stops the listeners, ends every allocation and TCP connection, and waits for the
+// server's goroutines: pion/turn offers no join, so it waits for each one's last observable act
+// (after which it only returns). It is idempotent; concurrent callers all wait.
+func (t *TURNServer) Close() error {
+	t.closeOnce.Do(func() {
+		t.closing.Store(true)
+		err := t.server.Close() // closes the UDP socket and the listener, which closes accepted conns
+		t.closeRelays()
+		t.running.Wait()
+		if err != nil {
+			t.closeErr = fmt.Errorf("close turn server: %w", err)
+		}
+		t.log.Info("turn server closed")
+	})
+	return t.closeErr
+}
+
+// closeRelays closes the relay sockets pion has not closed yet. The allocation manager of a
+// listener is closed after its read loop ends, but relays made over a TCP connection are only
+// closed by the connection's own goroutine, and a relay made after that would live until its
+// lifetime expired; so Close refuses new relays and closes the rest itself.
+func (t *TURNServer) closeRelays() {
+	t.mu.Lock()
+	t.relaysClosed = true
+	relays := make([]*turnRelayConn, 0, len(t.relays))
+	for c := range t.relays {
+		relays = append(relays, c)
+	}
+	t.mu.Unlock()
+	for _, c := range relays {
+		_ = c.Close()
+	}
+}
+
+// newTask counts one more pion goroutine for Close to wait for. It is called while the goroutine
+// handling the request that starts the new one is still counted (or before StartTURN returns), so
+// the count is never zero when it grows.
+func (t *TURNServer) newTask(listener string) *turnTask {
+	t.running.Add(1)
+	return &turnTask{t: t, listener: listener}
+}
+
+// turnTask is one counted pion goroutine, done at its last observable act.
+type turnTask struct {
+	t        *TURNServer
+	listener string // "udp" or "tcp" for a listener's loop, whose end before Close is an outage
+	once     sync.Once
+}
+
+func (r *turnTask) done(err error) {
+	r.once.Do(func() {
+		if r.listener != "" && !r.t.closing.Load() {
+			r.t.log.Error("turn listener stopped", "transport", r.listener, "err", err)
+		}
+		r.t.running.Done()
+	})
+}
+
+// turnUDPConn is the UDP listener. pion's read loop on it ends at the first read error; then it
+// only closes its allocation manager, whose allocations Close waits for separately.
+type turnUDPConn struct {
+	net.PacketConn
+	task *turnTask
+}
+
+func (c *turnUDPConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(p)
+	if err != nil {
+		c.task.done(err)
+	}
+	return n, addr, err
+}
+
+// turnRelayConn is one allocation's relay socket.
+type turnRelayConn struct {
+	net.PacketConn
+	t         *TURNServer
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Close is idempotent: an allocation and TURNServer.Close may both close a relay, and pion's
+// allocation manager stops closing the others at the first error.
+func (c *turnRelayConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.PacketConn.Close()
+		c.t.mu.Lock()
+		delete(c.t.relays, c)
+		c.t.mu.Unlock()
+	})
+	return c.closeErr
+}
+
+// turnListener is the TCP listener; closing it also closes the connections it accepted, which
+// pion's Server.Close leaves open.
+type turnListener struct {
+	net.Listener
+	t    *TURNServer
+	task *turnTask // the accept loop, which ends at the first Accept error
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*turnConn]struct{}
+}
+
+func (l *turnListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		l.task.done(err)
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		_ = c.Close()
+		l.task.done(net.ErrClosed)
+		return nil, net.ErrClosed
+	}
+	tc := &turnConn{Conn: c, l: l, task: l.t.newTask("")}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (l *turnListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	conns := make([]*turnConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	err := l.Listener.Close()
+	for _, c := range conns {
+		_ = c.Conn.Close() // the inner conn: the wrapper's Close belongs to pion's goroutine
+	}
+	return err
+}
+
+// turnConn is one accepted TCP connection, counted until pion's goroutine for it closes it: its
+// last act, after a read error or a malformed frame ends its loop and its allocation is deleted.
+type turnConn struct {
+	net.Conn
+	l    *turnListener
+	task *turnTask
+}
+
+func (c *turnConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	err := c.Conn.Close()
+	c.task.done(net.ErrClosed)
+	return err
+}
+
+// turnRelayGenerator binds relay sockets on ListenIP and advertises them at RelayIP.
+type turnRelayGenerator struct{ t *TURNServer }
+
+func (g *turnRelayGenerator) Validate() error { return nil }
+
+func (g *turnRelayGenerator) AllocatePacketConn(network string, port int) (net.PacketConn, net.Addr, error) {
+	t := g.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.relaysClosed {
+		return nil, nil, errTURNClosing
+	}
+	conn, err := net.ListenPacket(network, net.JoinHostPort(t.listenIP, strconv.Itoa(port)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bind relay socket: %w", err)
+	}
+	relayAddr := *conn.LocalAddr().(*net.UDPAddr)
+	relayAddr.IP = t.relayIP
+	c := &turnRelayConn{PacketConn: conn, t: t}
+	t.relays[c] = struct{}{}
+	t.running.Add(1) // done by OnAllocationDeleted: pion makes an allocation of every relay socket
+	return c, &relayAddr, nil
+}
+
+func (g *turnRelayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, errTURNTCPRelay
+}
+
+// turnLogFactory sends pion/turn's logs to slog. pion logs per-packet detail at trace level,
+// which maps below slog's debug level so that it stays off unless asked for.
+type turnLogFactory struct{ log *slog.Logger }
+
+func (f turnLogFactory) NewLogger(scope string) logging.LeveledLogger {
+	return turnLogger{log: f.log.With("scope", scope)}
+}
+
+type turnLogger struct{ log *slog.Logger }
+
+const turnLevelTrace = slog.LevelDebug - 4
+
+func (l turnLogger) logf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l turnLogger) Trace(msg string)                  { l.logf(turnLevelTrace, "%s", msg) }
+func (l turnLogger) Tracef(format string, args ...any) { l.logf(turnLevelTrace, format, args...) }
+func (l turnLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
+func (l turnLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l turnLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
+func (l turnLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
+func (l turnLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
+func (l turnLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l turnLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
+func (l turnLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

@@ -1,0 +1,286 @@
+package sfu
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v4"
+)
+
+const turnTestRealm = "stoa.test"
+
+// startTestTURN starts a TURN server on 127.0.0.1 advertising relayIP, closed when the test ends.
+func startTestTURN(t *testing.T, relayIP net.IP) *TURNServer {
+	t.Helper()
+	srv, err := StartTURN(TURNConfig{
+		ListenIP: "127.0.0.1",
+		Realm:    turnTestRealm,
+		Secret:   []byte("turn-test-secret"),
+		RelayIP:  relayIP,
+	})
+	if err != nil {
+		t.Fatalf("StartTURN: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// turnAddr returns the host:port of srv's URL for transport ("udp" or "tcp").
+func turnAddr(t *testing.T, srv *TURNServer, transport string) string {
+	t.Helper()
+	for _, u := range srv.URLs() {
+		if addr, ok := strings.CutSuffix(strings.TrimPrefix(u, "turn:"), "?transport="+transport); ok {
+			return addr
+		}
+	}
+	t.Fatalf("no %s URL in %v", transport, srv.URLs())
+	return ""
+}
+
+// dialTURN returns a listening pion TURN client connected to srv over transport.
+// Its sockets are closed when the test ends unless the caller closes them first with the returned func.
+func dialTURN(t *testing.T, srv *TURNServer, transport, username, password string) (*turn.Client, func()) {
+	t.Helper()
+	// URLs carry RelayIP; the server listens on 127.0.0.1 at the same port.
+	_, port, _ := net.SplitHostPort(turnAddr(t, srv, transport))
+	addr := net.JoinHostPort("127.0.0.1", port)
+	var conn net.PacketConn
+	switch transport {
+	case "udp":
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen udp: %v", err)
+		}
+		conn = c
+	case "tcp":
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			t.Fatalf("dial tcp %s: %v", addr, err)
+		}
+		conn = turn.NewSTUNConn(c)
+	}
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr,
+		TURNServerAddr: addr,
+		Conn:           conn,
+		Username:       username,
+		Password:       password,
+		Realm:          turnTestRealm,
+		LoggerFactory:  turnLogFactory{log: slog.New(slog.DiscardHandler)},
+	})
+	if err != nil {
+		_ = conn.Close()
+		t.Fatalf("turn client: %v", err)
+	}
+	if err := client.Listen(); err != nil {
+		_ = conn.Close()
+		t.Fatalf("turn client listen: %v", err)
+	}
+	closed := false
+	closeFn := func() {
+		if !closed {
+			closed = true
+			client.Close()
+			_ = conn.Close()
+		}
+	}
+	t.Cleanup(closeFn)
+	return client, closeFn
+}
+
+func TestTURNAllocate(t *testing.T) {
+	relayIP := net.IPv4(192, 0, 2, 1) // not the bind address: the relay candidate must carry RelayIP
+	srv := startTestTURN(t, relayIP)
+
+	tests := []struct {
+		name   string
+		creds  func() (string, string)
+		wantOK bool
+	}{
+		{"valid", func() (string, string) { return srv.Credentials("alice", time.Minute) }, true},
+		{"wrong password", func() (string, string) {
+			u, _ := srv.Credentials("alice", time.Minute)
+			return u, turnPassword([]byte("another secret"), u)
+		}, false},
+		{"expired", func() (string, string) { return srv.Credentials("alice", -time.Minute) }, false},
+		{"no expiry", func() (string, string) { return "alice", turnPassword(srv.secret, "alice") }, false},
+	}
+	for _, transport := range []string{"udp", "tcp"} {
+		for _, tc := range tests {
+			t.Run(transport+"/"+tc.name, func(t *testing.T) {
+				username, password := tc.creds()
+				client, _ := dialTURN(t, srv, transport, username, password)
+				relay, err := client.Allocate()
+				if !tc.wantOK {
+					if err == nil {
+						_ = relay.Close()
+						t.Fatalf("Allocate succeeded, want refusal")
+					}
+					if !strings.Contains(err.Error(), "error 400") { // refused by the server, not lost on the way
+						t.Fatalf("Allocate: %v, want a 400 error response", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Allocate: %v", err)
+				}
+				defer func() { _ = relay.Close() }()
+				addr, ok := relay.LocalAddr().(*net.UDPAddr)
+				if !ok || !addr.IP.Equal(relayIP) || addr.Port == 0 {
+					t.Fatalf("relayed address %v, want %v:<port>", relay.LocalAddr(), relayIP)
+				}
+			})
+		}
+	}
+}
+
+func TestTURNRelayData(t *testing.T) {
+	srv := startTestTURN(t, net.IPv4(127, 0, 0, 1))
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			username, password := srv.Credentials("bob", time.Minute)
+			client, _ := dialTURN(t, srv, transport, username, password)
+			relay, err := client.Allocate()
+			if err != nil {
+				t.Fatalf("Allocate: %v", err)
+			}
+			defer func() { _ = relay.Close() }()
+			peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatalf("listen peer: %v", err)
+			}
+			defer func() { _ = peer.Close() }()
+			if err := client.CreatePermission(peer.LocalAddr()); err != nil {
+				t.Fatalf("CreatePermission: %v", err)
+			}
+
+			// peer → relayed address → client
+			want := []byte("hello through the relay over " + transport)
+			if _, err := peer.WriteTo(want, relay.LocalAddr()); err != nil {
+				t.Fatalf("peer write: %v", err)
+			}
+			buf := make([]byte, 1500)
+			_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := relay.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("relay read: %v", err)
+			}
+			if !bytes.Equal(buf[:n], want) || from.String() != peer.LocalAddr().String() {
+				t.Fatalf("relay read %q from %v, want %q from %v", buf[:n], from, want, peer.LocalAddr())
+			}
+
+			// client → relayed address → peer
+			reply := []byte("and back")
+			if _, err := relay.WriteTo(reply, peer.LocalAddr()); err != nil {
+				t.Fatalf("relay write: %v", err)
+			}
+			_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err = peer.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("peer read: %v", err)
+			}
+			if !bytes.Equal(buf[:n], reply) || from.String() != relay.LocalAddr().String() {
+				t.Fatalf("peer read %q from %v, want %q from %v", buf[:n], from, reply, relay.LocalAddr())
+			}
+		})
+	}
+}
+
+// TestTURNCredentials checks the TURN REST API convention against pion's own implementation of it.
+func TestTURNCredentials(t *testing.T) {
+	srv := startTestTURN(t, net.IPv4(127, 0, 0, 1))
+	username, password := srv.Credentials("carol:1", time.Hour)
+	expiry, uid, _ := strings.Cut(username, ":")
+	if uid != "carol:1" {
+		t.Fatalf("username %q: uid %q, want carol:1", username, uid)
+	}
+	sec, err := strconv.ParseInt(expiry, 10, 64)
+	if err != nil {
+		t.Fatalf("username %q: expiry: %v", username, err)
+	}
+	if d := time.Until(time.Unix(sec, 0)); d < 59*time.Minute || d > time.Hour {
+		t.Fatalf("username %q expires in %v, want about 1h", username, d)
+	}
+	pionKey, ok := turn.LongTermTURNRESTAuthHandler(string(srv.secret), nil)(username, turnTestRealm, nil)
+	ourKey, ourOK := srv.authenticate(username, turnTestRealm, nil)
+	if !ok || !ourOK || !bytes.Equal(pionKey, ourKey) {
+		t.Fatalf("keys differ: pion %x (%v), ours %x (%v)", pionKey, ok, ourKey, ourOK)
+	}
+	if want := turn.GenerateAuthKey(username, turnTestRealm, password); !bytes.Equal(ourKey, want) {
+		t.Fatalf("key %x does not match the minted password", ourKey)
+	}
+	urls := srv.URLs()
+	wantPrefix := "turn:127.0.0.1:" + strings.TrimPrefix(turnAddr(t, srv, "udp"), "127.0.0.1:")
+	if len(urls) != 2 || urls[0] != wantPrefix+"?transport=udp" || urls[1] != wantPrefix+"?transport=tcp" {
+		t.Fatalf("URLs %v", urls)
+	}
+}
+
+// TestTURNCloseLeavesNoGoroutines closes the server under live UDP and TCP allocations: no server
+// goroutine may outlive Close, and once the clients are gone the count is back where it started.
+func TestTURNCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv, err := StartTURN(TURNConfig{
+		ListenIP: "127.0.0.1", Realm: turnTestRealm, Secret: []byte("s"), RelayIP: net.IPv4(127, 0, 0, 1),
+	})
+	if err != nil {
+		t.Fatalf("StartTURN: %v", err)
+	}
+	var closers []func()
+	for _, transport := range []string{"udp", "tcp"} {
+		username, password := srv.Credentials("dave", time.Minute)
+		client, closeClient := dialTURN(t, srv, transport, username, password)
+		relay, err := client.Allocate()
+		if err != nil {
+			t.Fatalf("Allocate over %s: %v", transport, err)
+		}
+		closers = append(closers, func() { _ = relay.Close() }, closeClient)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Close did not return")
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	// A read loop is counted out when it sees its socket closed; allow it its last few instructions.
+	turnWaitFor(t, "server goroutines to end", func() bool {
+		return !strings.Contains(turnStacks(), "pion/turn/v4.(*Server)") &&
+			!strings.Contains(turnStacks(), "pion/turn/v4/internal/allocation") && !strings.Contains(turnStacks(), "sfu.(*turn")
+	})
+
+	for _, c := range closers {
+		c()
+	}
+	turnWaitFor(t, "goroutine count to return to its start", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// turnWaitFor polls cond until it holds, failing the test with all stacks after 5 s.
+func turnWaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; goroutines:\n%s", what, turnStacks())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func turnStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}

@@ -1,0 +1,346 @@
+package signaling_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+
+	"github.com/stoa-video/stoa/signaling"
+	"github.com/stoa-video/stoa/signaling/client"
+)
+
+func TestCallOneToOne(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := newTestServer(t)
+	agent := ts.dial(ctx, "claim-1", "agent", signaling.RoleHost)
+	customer := ts.dial(ctx, "claim-1", "customer", signaling.RoleHost)
+	ra, rc := newReceiver(agent), newReceiver(customer)
+	newPublisher(t, 'A').start(ctx, t, agent)
+	newPublisher(t, 'C').start(ctx, t, customer)
+
+	if !ra.receivesFrom(ctx, "customer", 50) {
+		t.Fatalf("agent did not receive the customer's audio and video: audio %+v video %+v", ra.stats("customer", "audio"), ra.stats("customer", "video"))
+	}
+	if !rc.receivesFrom(ctx, "agent", 50) {
+		t.Fatalf("customer did not receive the agent's audio and video: audio %+v video %+v", rc.stats("agent", "audio"), rc.stats("agent", "video"))
+	}
+	for _, c := range []struct {
+		r      *receiver
+		from   string
+		marker byte
+	}{{ra, "customer", 'C'}, {rc, "agent", 'A'}} {
+		for _, kind := range []string{"audio", "video"} {
+			st := c.r.stats(c.from, kind)
+			if st.corrupt != 0 {
+				t.Errorf("%s from %s: %d of %d packets corrupt", kind, c.from, st.corrupt, st.packets)
+			}
+			if st.markers[c.marker] != st.packets {
+				t.Errorf("%s from %s: packets from other sources: %v", kind, c.from, st.markers)
+			}
+		}
+		if v := c.r.stats(c.from, "video"); !v.firstPacketKeyframe {
+			t.Errorf("video from %s did not start with a keyframe", c.from)
+		}
+	}
+}
+
+func TestFiveParticipants(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts := newTestServer(t)
+	const n = 5
+	var clients []*client.Client
+	var recvs []*receiver
+	for i := 0; i < n; i++ {
+		c := ts.dial(ctx, "conference", fmt.Sprint("u", i), signaling.RoleHost)
+		clients = append(clients, c)
+		recvs = append(recvs, newReceiver(c))
+	}
+	for i, c := range clients {
+		newPublisher(t, byte('0'+i)).start(ctx, t, c)
+	}
+	for i, r := range recvs {
+		for j := 0; j < n; j++ {
+			if i == j {
+				continue
+			}
+			from := fmt.Sprint("u", j)
+			if !r.receivesFrom(ctx, from, 30) {
+				t.Fatalf("u%d did not receive %s: audio %+v video %+v", i, from, r.stats(from, "audio"), r.stats(from, "video"))
+			}
+			for _, kind := range []string{"audio", "video"} {
+				if st := r.stats(from, kind); st.corrupt != 0 || st.markers[byte('0'+j)] != st.packets {
+					t.Errorf("u%d from %s %s: corrupt %d, markers %v", i, from, kind, st.corrupt, st.markers)
+				}
+			}
+		}
+	}
+}
+
+func TestLateJoinerGetsKeyframe(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := newTestServer(t)
+	host := ts.dial(ctx, "late", "host", signaling.RoleHost)
+	pub := newPublisher(t, 'H')
+	pub.keyframeEvery = 0 // like an encoder with a long GOP: keyframes only at start and on request
+	pub.start(ctx, t, host)
+	early := ts.dial(ctx, "late", "early", signaling.RoleHost)
+	re := newReceiver(early)
+	if !re.receivesFrom(ctx, "host", 20) {
+		t.Fatal("early subscriber got no media")
+	}
+	time.Sleep(500 * time.Millisecond) // the publisher's only periodic keyframe is long gone
+	plisBefore := pub.plis.Load()
+
+	joinedAt := time.Now()
+	late := ts.dial(ctx, "late", "late", signaling.RoleHost)
+	rl := newReceiver(late)
+	wait, cancelWait := context.WithTimeout(ctx, time.Second)
+	defer cancelWait()
+	got := rl.waitFor(wait, func() bool { return rl.stats("host", "video").keyframes > 0 })
+	st := rl.stats("host", "video")
+	if !got {
+		t.Fatalf("late joiner got no keyframe within 1 s of joining: %+v (PLIs at publisher: %d)", st, pub.plis.Load())
+	}
+	if !st.firstPacketKeyframe {
+		t.Error("late joiner's first video packet was not a keyframe start: it would decode garbage")
+	}
+	if pub.plis.Load() <= plisBefore {
+		t.Error("the keyframe did not come from a PLI relayed to the publisher")
+	}
+	t.Logf("late joiner: join → first keyframe %v", st.firstKeyframe.Sub(joinedAt))
+}
+
+// lossyReader drops a share of incoming RTP packets before the NACK
+// generator sees them, like a lossy last mile.
+type lossyReader struct {
+	interceptor.NoOp
+	rate    float64
+	dropped atomic.Int64
+}
+
+func (l *lossyReader) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		for {
+			n, attr, err := r.Read(b, a)
+			if err != nil || rand.Float64() >= l.rate {
+				return n, attr, err
+			}
+			l.dropped.Add(1)
+		}
+	})
+}
+
+type lossyFactory struct{ l *lossyReader }
+
+func (f lossyFactory) NewInterceptor(string) (interceptor.Interceptor, error) { return f.l, nil }
+
+func TestForwardingSurvivesLossWithNACK(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	ts := newTestServer(t)
+	host := ts.dial(ctx, "lossy", "host", signaling.RoleHost)
+	lossy := &lossyReader{rate: 0.05}
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := ts.dial(ctx, "lossy", "viewer", signaling.RoleHost, func(o *client.Options) {
+		o.API = loopbackAPI(t, lossyFactory{lossy}, gen)
+	})
+	rv := newReceiver(viewer)
+	pub := newPublisher(t, 'L')
+	pub.start(ctx, t, host)
+	if !rv.receivesFrom(ctx, "host", 300) {
+		t.Fatalf("viewer stopped receiving under 5%% loss: video %+v", rv.stats("host", "video"))
+	}
+	room := ts.sfu.Room("lossy")
+	if room == nil {
+		t.Fatal("room gone")
+	}
+	st := rv.stats("host", "video")
+	unique := rv.uniqueSeqs("host", "video")
+	dropped := lossy.dropped.Load()
+	retransmits := st.packets - unique
+	t.Logf("dropped %d packets on the way in; video packets %d, unique %d", dropped, st.packets, unique)
+	if dropped == 0 {
+		t.Fatal("loss injection dropped nothing")
+	}
+	if st.corrupt != 0 {
+		t.Errorf("%d corrupt packets", st.corrupt)
+	}
+	// Every dropped packet that came back is a retransmission from the SFU's cache.
+	recovered := rv.waitFor(ctx, func() bool {
+		return rv.uniqueSeqs("host", "video") > 0 && lossRecoveredShare(rv) >= 0.97
+	})
+	if !recovered {
+		t.Errorf("NACK did not recover the losses: %.3f of the sequence range received", lossRecoveredShare(rv))
+	}
+	_ = retransmits
+}
+
+// lossRecoveredShare is the share of the video sequence range seen so far
+// that arrived (originally or retransmitted).
+func lossRecoveredShare(r *receiver) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.tracks["host/video"]
+	if st == nil || len(st.seqs) == 0 {
+		return 0
+	}
+	var lo, hi uint16
+	first := true
+	for s := range st.seqs {
+		if first || int16(s-lo) < 0 {
+			lo = s
+		}
+		if first || int16(s-hi) > 0 {
+			hi = s
+		}
+		first = false
+	}
+	// ignore the newest 20 packets: their NACK round trip may still be under way
+	span := int(hi-lo) + 1 - 20
+	if span <= 0 {
+		return 0
+	}
+	got := 0
+	for s := range st.seqs {
+		if int(s-lo) < span {
+			got++
+		}
+	}
+	return float64(got) / float64(span)
+}
+
+func TestLiveAudienceCannotPublish(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := newTestServer(t)
+	live := func(o *client.Options) { o.Mode = "live" }
+	host := ts.dial(ctx, "show", "host", signaling.RoleHost, live)
+	if role := host.Joined().Role; role != "audience" {
+		t.Errorf("in live mode a host token should join as audience until it publishes, got %q", role)
+	}
+	viewer := ts.dial(ctx, "show", "viewer", signaling.RoleAudience, live)
+	rv := newReceiver(viewer)
+	newPublisher(t, 'S').start(ctx, t, host)
+	if _, err := host.WaitEvent(ctx, signaling.TypeRoleChanged, func(m signaling.Message) bool { return m.UID == "host" && m.Role == "host" }); err != nil {
+		t.Errorf("no role-changed to host after publishing: %v", err)
+	}
+	if !rv.receivesFrom(ctx, "host", 20) {
+		t.Fatal("audience did not receive the host")
+	}
+	err := viewer.Publish(ctx, newPublisher(t, 'X').video)
+	var pe *signaling.Error
+	if !errorsAs(err, &pe) || pe.Code != signaling.CodeRoleNotAllowed {
+		t.Fatalf("audience publish: got %v, want %s", err, signaling.CodeRoleNotAllowed)
+	}
+	if _, err := client.Dial(ctx, client.Options{URL: ts.url, Token: ts.token("show", "v2", signaling.RoleAudience), Role: "host", Mode: "live", API: loopbackAPI(t), Logger: quietLogger()}); !errorsAs(err, &pe) || pe.Code != signaling.CodeRoleNotAllowed {
+		t.Fatalf("audience token joining as host: got %v, want %s", err, signaling.CodeRoleNotAllowed)
+	}
+}
+
+func TestRoomsAreIsolated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := newTestServer(t)
+	a1 := ts.dial(ctx, "room-a", "a1", signaling.RoleHost)
+	b1 := ts.dial(ctx, "room-b", "b1", signaling.RoleHost)
+	a2 := ts.dial(ctx, "room-a", "a2", signaling.RoleHost)
+	b2 := ts.dial(ctx, "room-b", "same-uid", signaling.RoleHost)
+	ra, rb := newReceiver(a2), newReceiver(b2)
+	newPublisher(t, 'a').start(ctx, t, a1)
+	newPublisher(t, 'b').start(ctx, t, b1)
+	if !ra.receivesFrom(ctx, "a1", 50) || !rb.receivesFrom(ctx, "b1", 50) {
+		t.Fatal("no media within rooms")
+	}
+	if err := a2.Subscribe(ctx, "b1"); err == nil {
+		t.Fatal("a participant of room-a subscribed to room-b's stream")
+	}
+	time.Sleep(300 * time.Millisecond)
+	ra.mu.Lock()
+	for key, st := range ra.tracks {
+		if key != "a1/audio" && key != "a1/video" || st.markers['b'] != 0 {
+			t.Errorf("room-a participant received %s with markers %v", key, st.markers)
+		}
+	}
+	ra.mu.Unlock()
+	for _, m := range a2.Joined().Participants {
+		if m.UID == "b1" || m.UID == "same-uid" {
+			t.Errorf("room-a's joined lists %s of room-b", m.UID)
+		}
+	}
+}
+
+func TestJoinLeaveLeavesNoGoroutines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ts := newTestServer(t)
+	host := ts.dial(ctx, "churn", "host", signaling.RoleHost)
+	pub := newPublisher(t, 'P')
+	pub.start(ctx, t, host)
+	warm := ts.dial(ctx, "churn", "warm", signaling.RoleHost)
+	rw := newReceiver(warm)
+	if !rw.receivesFrom(ctx, "host", 10) {
+		t.Fatal("no media")
+	}
+	if err := warm.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = warm.Close()
+	before := settledGoroutines(0)
+	for i := 0; i < 200; i++ {
+		c, err := client.Dial(ctx, client.Options{URL: ts.url, Token: ts.token("churn", fmt.Sprint("g", i), signaling.RoleHost),
+			AutoSubscribe: i%4 == 0, API: loopbackAPI(t), Logger: quietLogger()})
+		if err != nil {
+			t.Fatalf("join %d: %v", i, err)
+		}
+		if i%4 == 0 { // a quarter of them negotiate a subscription before leaving
+			if _, err := c.WaitEvent(ctx, signaling.TypeOffer, nil); err != nil {
+				t.Fatalf("join %d: no offer: %v", i, err)
+			}
+		}
+		if err := c.Leave(ctx); err != nil {
+			t.Fatalf("leave %d: %v", i, err)
+		}
+		_ = c.Close()
+	}
+	after := settledGoroutines(before)
+	if after > before+5 {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("goroutines: %d before 200 join/leave cycles, %d after\n%s", before, after, buf[:n])
+	}
+	if got := ts.sig.Sessions(); got != 1 {
+		t.Errorf("%d sessions left, want 1 (the host)", got)
+	}
+	t.Logf("goroutines before %d, after %d", before, after)
+}
+
+// settledGoroutines waits (up to 10 s) for the goroutine count to drop to
+// target or stop changing, and returns it.
+func settledGoroutines(target int) int {
+	last := runtime.NumGoroutine()
+	for i := 0; i < 100; i++ {
+		time.Sleep(100 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if target > 0 && n <= target {
+			return n
+		}
+		if target == 0 && n == last && i > 5 {
+			return n
+		}
+		last = n
+	}
+	return last
+}

@@ -1,0 +1,46 @@
+package signaling
+
+import "fmt"
+
+// Stable error codes sent to clients; docs/signaling.md lists each one.
+const (
+	CodeBadJSON           = "bad_json"
+	CodeUnknownType       = "unknown_type"
+	CodeMessageTooLarge   = "message_too_large"
+	CodeInvalidSDP        = "invalid_sdp"
+	CodeTokenInvalid      = "token_invalid"
+	CodeTokenExpired      = "token_expired"
+	CodeTokenRoomMismatch = "token_room_mismatch"
+	CodeRoleNotAllowed    = "role_not_allowed"
+	CodeNotJoined         = "not_joined"
+	CodeAlreadyJoined     = "already_joined"
+	CodeStreamNotFound    = "stream_not_found"
+	CodePCNotFound        = "pc_not_found"
+	CodeSessionNotFound   = "session_not_found"
+	CodeBadRequest        = "bad_request"
+	CodeUnauthorized      = "unauthorized"
+	CodeInternal          = "internal"
+)
+
+// Error is a protocol error with a stable code, so clients can react to the
+// code while people read the message.
+type Error struct {
+	Code    string
+	Message string
+	Err     error // the cause, if any; never sent to clients
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Unwrap returns the cause so errors.Is and errors.As see through an Error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}

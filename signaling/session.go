@@ -1,0 +1,426 @@
+package signaling
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stoa-video/stoa/sfu"
+)
+
+// backlogMax bounds the events kept for a participant whose websocket is
+// down; a client that comes back after more than that many events gets the
+// current state in `joined` anyway.
+const backlogMax = 256
+
+// session ties one participant to its current websocket. It outlives a
+// dropped socket for the grace window so the client can resume.
+type session struct {
+	srv  *Server
+	id   string
+	log  *slog.Logger
+	part *sfu.Participant // set once join returns; used by the reading goroutine only
+
+	mu          sync.Mutex
+	claims      *Claims
+	conn        *wsConn
+	backlog     [][]byte
+	grace       *time.Timer
+	warnT, expT *time.Timer
+	pendingSubs map[string]int64
+	ended       bool
+}
+
+func newSessionID() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader already answered with an HTTP error
+	}
+	c := newWSConn(ws)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.writeLoop()
+	}()
+	defer c.kill()
+
+	data, err := c.read(joinTimeout)
+	if err != nil {
+		s.rejectFrame(c, err)
+		return
+	}
+	m, err := DecodeClientMessage(data)
+	if err == nil && m.Type != TypeJoin {
+		err = Errorf(CodeNotJoined, "the first message must be join, not %q", truncate(m.Type, 40))
+	}
+	if err != nil {
+		sendError(c, m.ID, err)
+		c.closeWith(websocket.ClosePolicyViolation, "join first")
+		return
+	}
+	ss, err := s.join(c, m)
+	if err != nil {
+		sendError(c, m.ID, err)
+		c.closeWith(websocket.ClosePolicyViolation, "join refused")
+		return
+	}
+	for {
+		data, err := c.read(readTimeout)
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				s.rejectFrame(c, err)
+			}
+			break
+		}
+		m, err := DecodeClientMessage(data)
+		if err != nil {
+			sendError(c, m.ID, err)
+			continue
+		}
+		if !ss.handle(c, m) {
+			break
+		}
+	}
+	ss.detach(c)
+}
+
+// rejectFrame answers a frame that could not be read at all.
+func (s *Server) rejectFrame(c *wsConn, err error) {
+	if errors.Is(err, errTooLarge) {
+		sendError(c, 0, Errorf(CodeMessageTooLarge, "a message may be at most %d bytes", MaxMessageSize))
+		c.closeWith(websocket.CloseMessageTooBig, "message too large")
+	}
+}
+
+func encode(m Message) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("signaling: cannot encode message: " + err.Error()) // only plain data types: cannot happen
+	}
+	return b
+}
+
+func toProtocolError(err error) *Error {
+	var pe *Error
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.Is(err, sfu.ErrInvalidSDP):
+		return &Error{Code: CodeInvalidSDP, Message: err.Error(), Err: err}
+	case errors.Is(err, sfu.ErrNotAllowed):
+		return &Error{Code: CodeRoleNotAllowed, Message: err.Error(), Err: err}
+	case errors.Is(err, sfu.ErrStreamNotFound):
+		return &Error{Code: CodeStreamNotFound, Message: err.Error(), Err: err}
+	case errors.Is(err, sfu.ErrPCNotFound):
+		return &Error{Code: CodePCNotFound, Message: err.Error(), Err: err}
+	default:
+		return &Error{Code: CodeInternal, Message: err.Error(), Err: err}
+	}
+}
+
+func errorMessage(id int64, err error) Message {
+	pe := toProtocolError(err)
+	return Message{Type: TypeError, ID: id, Code: pe.Code, Message: pe.Message}
+}
+
+func sendError(c *wsConn, id int64, err error) { c.send(encode(errorMessage(id, err))) }
+
+func (s *Server) join(c *wsConn, m Message) (*session, error) {
+	claims, err := s.opts.Tokens.Verify(m.Token)
+	if err != nil {
+		return nil, err
+	}
+	if m.Session != "" {
+		return s.resume(c, claims, m)
+	}
+	role := Role(m.Role)
+	if role == RoleHost && !claims.Role.Allows(RoleHost) {
+		return nil, Errorf(CodeRoleNotAllowed, "the token of %q grants role %s, not host", claims.UID, claims.Role)
+	}
+	ss := &session{srv: s, id: newSessionID(), claims: claims, conn: c, pendingSubs: map[string]int64{},
+		log: s.log.With("room", claims.Room, "uid", claims.UID)}
+	if !s.addSession(ss) {
+		return nil, Errorf(CodeInternal, "server is shutting down")
+	}
+	auto := m.AutoSubscribe == nil || *m.AutoSubscribe
+	part, err := s.opts.SFU.Join(claims.Room, sfu.JoinOptions{
+		UID: claims.UID, Tag: claims.Tag, Mode: sfu.Mode(m.Mode), Role: m.Role,
+		CanPublish: claims.Role.Allows(RoleHost), AutoSubscribe: auto, Listener: ss,
+		OnJoined: func(snap sfu.JoinSnapshot) { ss.send(ss.joinedMessage(m.ID, snap, false)) },
+	})
+	if err != nil {
+		s.removeSession(ss)
+		return nil, err
+	}
+	ss.mu.Lock()
+	ss.part = part
+	ss.armExpiry()
+	ss.mu.Unlock()
+	return ss, nil
+}
+
+func (s *Server) resume(c *wsConn, claims *Claims, m Message) (*session, error) {
+	ss := s.session(m.Session)
+	if ss == nil {
+		return nil, Errorf(CodeSessionNotFound, "session is unknown or its resume window has passed")
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended || ss.claims.UID != claims.UID || ss.claims.Room != claims.Room {
+		return nil, Errorf(CodeSessionNotFound, "session is unknown or its resume window has passed")
+	}
+	if ss.grace != nil {
+		ss.grace.Stop()
+		ss.grace = nil
+	}
+	if old := ss.conn; old != nil {
+		old.kill()
+	}
+	ss.conn = c
+	ss.claims = claims
+	ss.armExpiry()
+	c.send(encode(ss.joinedMessage(m.ID, ss.part.Room().Snapshot(ss.part), true)))
+	for _, b := range ss.backlog {
+		c.send(b)
+	}
+	ss.backlog = nil
+	ss.log.Info("session resumed")
+	return ss, nil
+}
+
+// joinedMessage builds the reply to join; claims must not change meanwhile.
+func (ss *session) joinedMessage(id int64, snap sfu.JoinSnapshot, resumed bool) Message {
+	role := snap.Role
+	if role == "" && ss.part != nil {
+		role = ss.part.Info().Role
+	}
+	return Message{
+		Type: TypeJoined, ID: id, Room: ss.claims.Room, UID: ss.claims.UID, Role: role, Tag: ss.claims.Tag,
+		Mode: string(snap.Mode), Session: ss.id, Resumed: resumed, Participants: snap.Participants,
+		Streams: snap.Streams, ICEServers: ss.srv.iceServersFor(ss.claims.UID),
+		ExpiresAt: ss.claims.ExpiresAt.UnixMilli(), GraceMs: ss.srv.opts.Grace.Milliseconds(),
+	}
+}
+
+// armExpiry (re)starts the token-will-expire and token-expired timers; mu held.
+func (ss *session) armExpiry() {
+	if ss.warnT != nil {
+		ss.warnT.Stop()
+	}
+	if ss.expT != nil {
+		ss.expT.Stop()
+	}
+	if ss.claims.ExpiresAt == nil {
+		return
+	}
+	exp := ss.claims.ExpiresAt.Time
+	ss.warnT = time.AfterFunc(time.Until(exp.Add(-ss.srv.opts.TokenWarning)), func() {
+		ss.send(Message{Type: TypeTokenWillExpire, ExpiresAt: exp.UnixMilli()})
+	})
+	ss.expT = time.AfterFunc(time.Until(exp), func() {
+		ss.send(Message{Type: TypeTokenExpired})
+		ss.end("token-expired")
+	})
+}
+
+// send queues m for the client, or keeps it while the socket is down.
+func (ss *session) send(m Message) { ss.sendBytes(encode(m)) }
+
+func (ss *session) sendBytes(b []byte) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return
+	}
+	if ss.conn == nil {
+		if len(ss.backlog) < backlogMax {
+			ss.backlog = append(ss.backlog, b)
+		}
+		return
+	}
+	if !ss.conn.send(b) {
+		ss.log.Warn("client too slow: dropping its websocket")
+		ss.conn.kill()
+	}
+}
+
+// Notify turns a participant's sfu event into a protocol message.
+func (ss *session) Notify(ev sfu.Event) {
+	m := Message{Type: ev.Type, UID: ev.UID, Role: ev.Role, Tag: ev.Tag, Reason: ev.Reason, Stream: ev.Stream,
+		PC: ev.PC, SDP: ev.SDP, Candidate: ev.Candidate}
+	switch ev.Type {
+	case sfu.EventSubscribed:
+		ss.mu.Lock()
+		m.ID = ss.pendingSubs[ev.UID]
+		delete(ss.pendingSubs, ev.UID)
+		ss.mu.Unlock()
+	case sfu.EventPeerLeave:
+		if ev.UID == ss.claims.UID { // the same uid joined elsewhere: this session is over
+			ss.send(m)
+			go ss.end("")
+			return
+		}
+	}
+	ss.send(m)
+}
+
+// detach is called when c's read loop ends: unless the session ended or
+// moved to another socket, start the grace window.
+func (ss *session) detach(c *wsConn) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended || ss.conn != c {
+		return
+	}
+	ss.conn = nil
+	ss.log.Info("websocket lost; waiting for resume", "grace", ss.srv.opts.Grace)
+	ss.grace = time.AfterFunc(ss.srv.opts.Grace, func() { ss.end("timeout") })
+}
+
+// end closes the session: the participant leaves with reason (none if empty).
+func (ss *session) end(reason string) {
+	ss.mu.Lock()
+	if ss.ended {
+		ss.mu.Unlock()
+		return
+	}
+	ss.ended = true
+	for _, t := range []*time.Timer{ss.grace, ss.warnT, ss.expT} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c, part := ss.conn, ss.part
+	ss.conn = nil
+	ss.mu.Unlock()
+	ss.srv.removeSession(ss)
+	if part != nil && reason != "" {
+		part.Close(reason)
+	}
+	if c != nil {
+		c.closeWith(websocket.CloseNormalClosure, reason)
+	}
+}
+
+func (ss *session) currentClaims() *Claims {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.claims
+}
+
+// handle runs one request; false ends the read loop.
+func (ss *session) handle(c *wsConn, m Message) bool {
+	ss.mu.Lock()
+	p := ss.part
+	ss.mu.Unlock()
+	reply := func(r Message) {
+		r.ID = m.ID
+		ss.send(r)
+	}
+	fail := func(err error) {
+		pe := toProtocolError(err)
+		if pe.Code == CodeInternal {
+			ss.log.Error("request failed", "type", m.Type, "err", err)
+		}
+		ss.send(errorMessage(m.ID, pe))
+	}
+	switch m.Type {
+	case TypeJoin:
+		fail(Errorf(CodeAlreadyJoined, "this websocket has already joined"))
+	case TypePublish:
+		if !ss.currentClaims().Role.Allows(RoleHost) {
+			fail(Errorf(CodeRoleNotAllowed, "an audience token cannot publish"))
+			return true
+		}
+		answer, err := p.Publish(m.SDP, m.AudioMuted, m.VideoMuted)
+		if err != nil {
+			fail(err)
+			return true
+		}
+		reply(Message{Type: TypeAnswer, PC: sfu.PubPC, SDP: answer})
+	case TypeUnpublish:
+		p.Unpublish()
+		reply(Message{Type: TypeUnpublished})
+	case TypeSubscribe:
+		ss.mu.Lock()
+		ss.pendingSubs[m.UID] = m.ID
+		ss.mu.Unlock()
+		if err := p.Subscribe(m.UID); err != nil {
+			ss.mu.Lock()
+			delete(ss.pendingSubs, m.UID)
+			ss.mu.Unlock()
+			fail(err)
+		}
+	case TypeUnsubscribe:
+		if err := p.Unsubscribe(m.UID); err != nil {
+			fail(err)
+			return true
+		}
+		reply(Message{Type: TypeUnsubscribed, UID: m.UID})
+	case TypeOffer:
+		answer, err := p.Renegotiate(m.PC, m.SDP)
+		if err != nil {
+			fail(err)
+			return true
+		}
+		reply(Message{Type: TypeAnswer, PC: m.PC, SDP: answer})
+	case TypeAnswer:
+		if err := p.SetAnswer(m.PC, m.SDP); err != nil {
+			fail(err)
+		}
+	case TypeCandidate:
+		if m.Candidate == nil || m.Candidate.Candidate == "" {
+			return true // end of candidates
+		}
+		if err := p.AddCandidate(m.PC, *m.Candidate); err != nil {
+			fail(err)
+		}
+	case TypeRestart:
+		if err := p.RestartICE(m.PC); err != nil {
+			fail(err)
+		}
+	case TypeMute:
+		p.Mute(m.Kind, *m.Muted)
+		reply(Message{Type: TypeMuted, Kind: m.Kind, Muted: m.Muted})
+	case TypeRenew:
+		ss.renew(m, reply, fail)
+	case TypePing:
+		reply(Message{Type: TypePong, T: m.T, RTT: c.RTT()})
+	case TypeLeave:
+		reply(Message{Type: TypeLeft})
+		ss.end("quit")
+		return false
+	}
+	return true
+}
+
+func (ss *session) renew(m Message, reply func(Message), fail func(error)) {
+	claims, err := ss.srv.opts.Tokens.Verify(m.Token)
+	if err != nil {
+		fail(err)
+		return
+	}
+	ss.mu.Lock()
+	if claims.Room != ss.claims.Room || claims.UID != ss.claims.UID {
+		ss.mu.Unlock()
+		fail(Errorf(CodeTokenRoomMismatch, "the new token is for %s/%s, this session is %s/%s", claims.Room, claims.UID, ss.claims.Room, ss.claims.UID))
+		return
+	}
+	ss.claims = claims
+	ss.armExpiry()
+	ss.mu.Unlock()
+	reply(Message{Type: TypeRenewed, ExpiresAt: claims.ExpiresAt.UnixMilli()})
+}

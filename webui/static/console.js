@@ -1,0 +1,87 @@
+// The agent's console (/console): answer a room, see and hear the customer, follow the call's events.
+import { hooks, params, setState, randomUid, getToken, startCall, markToggle } from './page.js';
+
+const $ = (id) => document.getElementById(id);
+const MAX_LOG = 300;
+let call = null;
+
+/** Appends a line to the event log panel. */
+function logLine(name, detail = '') {
+  const li = document.createElement('li');
+  const time = new Date().toISOString().slice(11, 23);
+  li.innerHTML = '<time></time> <b></b> <span></span>';
+  li.children[0].textContent = time;
+  li.children[1].textContent = name;
+  li.children[2].textContent = detail;
+  const log = $('log');
+  log.append(li);
+  while (log.children.length > MAX_LOG) log.firstElementChild.remove();
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+function describe(name, evt) {
+  if (!evt) return '';
+  if (name === 'connection-state-change') return `${evt.prevState} → ${evt.curState}`;
+  if (name === 'error') return String(evt.reason ?? '');
+  const uid = evt.uid ?? evt.stream?.getId?.();
+  return [uid != null && `uid ${uid}`, evt.reason].filter(Boolean).join(' ');
+}
+
+function notice(text, action) {
+  const box = $('notice');
+  box.hidden = !text;
+  box.querySelector('.text').textContent = text;
+  const button = box.querySelector('.action');
+  button.hidden = !action;
+  if (action) {
+    button.textContent = action.label;
+    button.onclick = action.run;
+  }
+  if (text) logLine('notice', text);
+}
+
+async function answer() {
+  if (!['idle', 'ended', 'error'].includes(hooks.state)) return;
+  const room = $('room').value.trim() || params.get('room') || 'demo';
+  const uid = params.get('uid') || randomUid();
+  notice('');
+  markToggle($('mute-audio'), false, 'Unmute', 'Mute');
+  markToggle($('mute-video'), false, 'Camera on', 'Camera off');
+  setState('connecting');
+  logLine('answer', `room ${room} as uid ${uid}`);
+  try {
+    const { token, renew } = await getToken({ token: params.get('token'), room, uid, tag: 'agent' });
+    call = startCall({
+      room, uid, token, renew, codec: params.get('codec') ?? undefined, profile: params.get('profile') ?? undefined,
+      onNotice: notice, onEvent: (name, evt) => logLine(name, describe(name, evt)),
+    });
+  } catch (err) {
+    setState('error', err.message);
+    logLine('error', err.message);
+  }
+}
+
+function toggleAudio() { markToggle($('mute-audio'), call?.toggleAudio(), 'Unmute', 'Mute'); }
+function toggleVideo() { markToggle($('mute-video'), call?.toggleVideo(), 'Camera on', 'Camera off'); }
+function hangup() {
+  if (!call || hooks.state === 'ended') return;
+  call.hangup();
+  logLine('hangup');
+  $('room').focus();
+}
+
+$('room').value = params.get('room') ?? '';
+$('answer-form').addEventListener('submit', (ev) => { ev.preventDefault(); answer(); });
+$('mute-audio').addEventListener('click', toggleAudio);
+$('mute-video').addEventListener('click', toggleVideo);
+$('hangup').addEventListener('click', hangup);
+
+// Single-key shortcuts, except while typing in a field.
+document.addEventListener('keydown', (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.closest?.('input, textarea, select')) return;
+  const action = { m: toggleAudio, v: toggleVideo, h: hangup }[ev.key.toLowerCase()];
+  if (action) { ev.preventDefault(); action(); }
+});
+
+if (params.get('room') && params.get('autoanswer') === '1') answer();
+else $('room').focus();

@@ -1,0 +1,212 @@
+// What /call and /console share: tokens, the call itself on the Agora-shaped SDK face (as the customer's
+// app uses it), visible state, and the test hooks on window.__stoa.
+import AgoraRTC from '/sdk/stoa.js';
+
+/**
+ * Test hooks, read by the browser tests.
+ * state: 'idle' | 'connecting' | 'in-call' | 'reconnecting' | 'peer-left' | 'ended' | 'error'
+ * events: every SDK event the page received, as {name, uid, t} (t = Date.now())
+ * metrics.joinToFirstFrameMs: from the join call to the remote video's first rendered frame
+ */
+export const hooks = (window.__stoa = { state: 'idle', events: [], metrics: {}, client: null, localStream: null, remoteStreams: {} });
+
+export const params = new URLSearchParams(location.search);
+
+const STATE_TEXT = {
+  idle: 'Ready', connecting: 'Connecting…', 'in-call': 'In call', reconnecting: 'Reconnecting…',
+  'peer-left': 'The other side left', ended: 'Call ended', error: 'Error',
+};
+
+/** @param {string} state @param {string} [detail] shown after the state, e.g. an error message */
+export function setState(state, detail = '') {
+  hooks.state = state;
+  document.body.dataset.state = state;
+  const el = document.getElementById('status');
+  if (el) el.textContent = STATE_TEXT[state] + (detail ? `: ${detail}` : '');
+}
+
+/** A random all-digit uid, like the numeric uids Agora apps use. */
+export function randomUid() {
+  return String(100000 + Math.floor(Math.random() * 900000));
+}
+
+const devMode = () => fetch('/api/info').then((r) => (r.ok ? r.json() : {})).then((i) => !!i.devMode, () => false);
+
+/** Mints a token from the dev-mode server (which needs no API key from loopback). */
+async function mint(room, uid, tag) {
+  const res = await fetch('/api/token', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ room, uid: String(uid), role: 'host', tag }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.message || `token request failed (${res.status})`);
+  return body.token;
+}
+
+/**
+ * The token from the URL or, when the server is in dev mode, one minted for {room, uid, tag}.
+ * Returns {token, renew}: renew(room, uid) mints a fresh token in dev mode, else resolves null.
+ */
+export async function getToken({ token, room, uid, tag }) {
+  const renew = async (r = room, u = uid) => ((await devMode()) ? mint(r, u, tag) : null);
+  if (token) return { token, renew };
+  if (!(await devMode())) throw new Error('no token in the URL, and the server is not in dev mode');
+  return { token: await mint(room, uid, tag), renew };
+}
+
+/** Every client event the pages record in hooks.events. */
+const EVENTS = [
+  'stream-added', 'stream-subscribed', 'stream-removed', 'stream-published', 'stream-unpublished', 'stream-updated',
+  'peer-online', 'peer-leave', 'mute-audio', 'unmute-audio', 'mute-video', 'unmute-video',
+  'token-privilege-will-expire', 'token-privilege-did-expire', 'connection-state-change', 'client-role-changed',
+  'reconnect', 'rejoin', 'error',
+];
+
+/** Sets metrics.joinToFirstFrameMs when the video shows its first frame (once per page). */
+function measureFirstFrame(video, t0) {
+  const done = () => {
+    if (hooks.metrics.joinToFirstFrameMs == null) hooks.metrics.joinToFirstFrameMs = Math.round(performance.now() - t0);
+  };
+  if (typeof video.requestVideoFrameCallback === 'function') {
+    video.requestVideoFrameCallback(done);
+    // A video the browser does not composite (hidden tab) never calls back: fall back to loadeddata then.
+    video.addEventListener('loadeddata', () => setTimeout(done, 1000), { once: true });
+  } else {
+    video.addEventListener('loadeddata', done, { once: true });
+  }
+}
+
+/** Keeps #remote-muted (text and data-audio / data-video) in step with the remote side's mute events. */
+function renderRemoteMuted(m) {
+  const el = document.getElementById('remote-muted');
+  if (!el) return;
+  el.dataset.audio = m.audio ? 'muted' : 'on';
+  el.dataset.video = m.video ? 'muted' : 'on';
+  el.textContent = [m.audio && 'mic off', m.video && 'camera off'].filter(Boolean).join(', ');
+}
+
+/**
+ * Starts a call the way the customer's app does (createClient → init → join → createStream → init → publish →
+ * play; subscribe on stream-added, play on stream-subscribed). Returns controls for the buttons.
+ * @param {{room: string, uid: string, token: string, renew: (room: string, uid: string) => Promise<string|null>, codec?: string,
+ *   profile?: string, fit?: 'cover'|'contain', onEvent?: (name: string, evt: any) => void, onNotice?: (text: string, action?: {label: string, run: () => void}) => void}} o
+ */
+export function startCall(o) {
+  const notice = o.onNotice ?? (() => {});
+  const uid = /^\d+$/.test(o.uid) ? Number(o.uid) : o.uid;
+  const client = AgoraRTC.createClient({ mode: 'rtc', codec: o.codec === 'h264' ? 'h264' : 'vp8' });
+  const remoteMuted = { audio: false, video: false };
+  let localStream = null;
+  let joined = false;
+  let ended = false;
+  let peerLeft = false;
+  let t0 = 0; // when join was called
+  hooks.client = client;
+  hooks.remoteStreams = {};
+  renderRemoteMuted(remoteMuted);
+
+  for (const name of EVENTS) {
+    client.on(name, (evt) => {
+      hooks.events.push({ name, uid: evt?.uid ?? evt?.stream?.getId?.() ?? null, t: Date.now() });
+      o.onEvent?.(name, evt);
+    });
+  }
+  client.on('stream-added', ({ stream }) => {
+    client.subscribe(stream, (err) => notice(`Could not receive the other side's video (${err})`));
+  });
+  client.on('stream-subscribed', ({ stream }) => {
+    for (const s of Object.values(hooks.remoteStreams)) if (s !== stream) s.stop();
+    hooks.remoteStreams = { [stream.getId()]: stream };
+    stream.play('remote', { fit: o.fit ?? 'contain' }, (err) => {
+      if (err && err.status !== 'aborted') notice('The browser blocked the sound.', { label: 'Play sound', run: () => stream.resume().then(() => notice('')) });
+    });
+    const video = document.querySelector('#remote video');
+    if (video) {
+      document.getElementById('remote-video')?.removeAttribute('id');
+      video.id = 'remote-video';
+      measureFirstFrame(video, t0);
+    }
+    peerLeft = false;
+    setState('in-call');
+  });
+  client.on('stream-removed', ({ stream }) => {
+    stream.stop();
+    delete hooks.remoteStreams[stream.getId()];
+    Object.assign(remoteMuted, { audio: false, video: false });
+    renderRemoteMuted(remoteMuted);
+  });
+  client.on('peer-leave', () => {
+    peerLeft = true;
+    Object.assign(remoteMuted, { audio: false, video: false });
+    renderRemoteMuted(remoteMuted);
+    if (!ended) setState('peer-left');
+  });
+  for (const kind of ['audio', 'video']) {
+    client.on(`mute-${kind}`, () => { remoteMuted[kind] = true; renderRemoteMuted(remoteMuted); });
+    client.on(`unmute-${kind}`, () => { remoteMuted[kind] = false; renderRemoteMuted(remoteMuted); });
+  }
+  client.on('connection-state-change', ({ prevState, curState }) => {
+    if (ended || !joined) return;
+    if (curState === 'CONNECTING' && prevState === 'CONNECTED') setState('reconnecting');
+    else if (curState === 'CONNECTED') setState(peerLeft ? 'peer-left' : 'in-call');
+    else if (curState === 'DISCONNECTED') {
+      for (const stream of Object.values(hooks.remoteStreams)) stream.stop();
+      setState('error', 'connection lost');
+    }
+  });
+  client.on('token-privilege-will-expire', () => {
+    o.renew(client.room?.roomName, client.room?.uid).then((t) => t && client.renewToken(t)).catch((e) => notice(`Could not renew the token: ${e.message}`));
+  });
+
+  setState('connecting');
+  client.init('stoa', () => {
+    if (ended) return;
+    t0 = performance.now();
+    client.join(o.token, o.room, uid, (myUid) => {
+      joined = true;
+      if (ended) return;
+      setState(peerLeft ? 'peer-left' : 'in-call');
+      localStream = AgoraRTC.createStream({ streamID: myUid, audio: true, video: true, screen: false });
+      hooks.localStream = localStream;
+      localStream.setVideoProfile(o.profile ?? '480p_1');
+      localStream.init(() => {
+        if (ended) { localStream.close(); return; }
+        client.publish(localStream, (err) => notice(`Could not send your video (${err})`));
+        localStream.play('local', { fit: 'cover', muted: true });
+        const video = document.querySelector('#local video');
+        if (video) video.id = 'local-video';
+      }, (err) => notice(`Camera or microphone unavailable (${err.msg}). The other side cannot see or hear you.`));
+    }, (err) => { if (!ended) setState('error', `could not join (${err})`); });
+  }, (err) => setState('error', `this browser cannot make calls (${err})`));
+
+  return {
+    client,
+    /** @returns {boolean|null} whether the mic is now muted (null: no local stream) */
+    toggleAudio() {
+      if (!localStream) return null;
+      if (localStream.muted.audio) localStream.unmuteAudio(); else localStream.muteAudio();
+      return localStream.muted.audio;
+    },
+    toggleVideo() {
+      if (!localStream) return null;
+      if (localStream.muted.video) localStream.unmuteVideo(); else localStream.muteVideo();
+      return localStream.muted.video;
+    },
+    hangup() {
+      if (ended) return;
+      ended = true;
+      client.leave(() => {}, () => {});
+      localStream?.stop();
+      localStream?.close();
+      for (const s of Object.values(hooks.remoteStreams)) s.stop();
+      setState('ended');
+    },
+  };
+}
+
+/** Mirrors a toggle's state on its button (aria-pressed and label). */
+export function markToggle(button, pressed, onLabel, offLabel) {
+  if (pressed == null) return;
+  button.setAttribute('aria-pressed', String(pressed));
+  button.querySelector('.label').textContent = pressed ? onLabel : offLabel;
+}
