@@ -25,7 +25,8 @@ const announceWait = 1500 * time.Millisecond
 
 // gatherWait bounds ICE gathering before an offer or answer is sent. With the
 // shared UDP/TCP muxes only host candidates are gathered, which is immediate,
-// so descriptions carry all candidates and need no trickle from the server.
+// so the server's descriptions carry all its candidates and it never trickles:
+// a client cannot get a candidate before the description it belongs to.
 const gatherWait = 2 * time.Second
 
 // Participant is one member of a room: at most one publication (PC "pub")
@@ -153,7 +154,6 @@ func (p *Participant) Publish(offer string, audioMuted, videoMuted bool) (string
 	p.mu.Unlock()
 
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.onUpTrack(pub, t, r) })
-	pc.OnICECandidate(p.candidateSender(PubPC))
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed {
 			p.room.sfu.log.Warn("publisher connection failed", "room", p.room.id, "uid", p.uid)
@@ -222,16 +222,6 @@ func setLocalAndGather(pc *webrtc.PeerConnection, d webrtc.SessionDescription) (
 	case <-time.After(gatherWait):
 	}
 	return pc.LocalDescription().SDP, nil
-}
-
-func (p *Participant) candidateSender(pcName string) func(*webrtc.ICECandidate) {
-	return func(c *webrtc.ICECandidate) {
-		if c == nil {
-			return
-		}
-		init := c.ToJSON()
-		p.notify(Event{Type: EventCandidate, PC: pcName, Candidate: &init})
-	}
 }
 
 func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
@@ -419,7 +409,6 @@ func (p *Participant) Subscribe(uid string) error {
 	}
 	p.mu.Unlock()
 	name := SubPC(uid)
-	pc.OnICECandidate(p.candidateSender(name))
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s != webrtc.PeerConnectionStateConnected {
 			return
@@ -628,4 +617,18 @@ func (p *Participant) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// DownTrackStats returns the counters of every down track of the
+// participant's subscriptions.
+func (p *Participant) DownTrackStats() []DownStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []DownStats
+	for _, s := range p.subs {
+		for _, d := range s.downs {
+			out = append(out, d.Stats())
+		}
+	}
+	return out
 }

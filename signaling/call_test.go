@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/stoa-video/stoa/signaling"
 	"github.com/stoa-video/stoa/signaling/client"
@@ -155,7 +156,10 @@ func TestForwardingSurvivesLossWithNACK(t *testing.T) {
 		t.Fatal(err)
 	}
 	viewer := ts.dial(ctx, "lossy", "viewer", signaling.RoleHost, func(o *client.Options) {
-		o.API = loopbackAPI(t, lossyFactory{lossy}, gen)
+		// Loss is injected above SRTP, which has seen the dropped packet's
+		// sequence number; real loss never reaches SRTP, so let the
+		// retransmission through its replay check.
+		o.API = loopbackAPIWith(t, func(s *webrtc.SettingEngine) { s.DisableSRTPReplayProtection(true) }, lossyFactory{lossy}, gen)
 	})
 	rv := newReceiver(viewer)
 	pub := newPublisher(t, 'L')
@@ -163,29 +167,27 @@ func TestForwardingSurvivesLossWithNACK(t *testing.T) {
 	if !rv.receivesFrom(ctx, "host", 300) {
 		t.Fatalf("viewer stopped receiving under 5%% loss: video %+v", rv.stats("host", "video"))
 	}
-	room := ts.sfu.Room("lossy")
-	if room == nil {
-		t.Fatal("room gone")
-	}
+	// Every dropped packet that came back is a retransmission from the SFU's cache.
+	recovered := rv.waitFor(ctx, func() bool { return lossRecoveredShare(rv) >= 0.99 })
 	st := rv.stats("host", "video")
-	unique := rv.uniqueSeqs("host", "video")
 	dropped := lossy.dropped.Load()
-	retransmits := st.packets - unique
-	t.Logf("dropped %d packets on the way in; video packets %d, unique %d", dropped, st.packets, unique)
+	var retransmits uint64
+	for _, d := range ts.sfu.Room("lossy").Participant("viewer").DownTrackStats() {
+		retransmits += d.Retransmits
+	}
+	t.Logf("dropped %d packets on the way in; SFU retransmitted %d; %.3f of the video sequence range received", dropped, retransmits, lossRecoveredShare(rv))
 	if dropped == 0 {
 		t.Fatal("loss injection dropped nothing")
 	}
 	if st.corrupt != 0 {
 		t.Errorf("%d corrupt packets", st.corrupt)
 	}
-	// Every dropped packet that came back is a retransmission from the SFU's cache.
-	recovered := rv.waitFor(ctx, func() bool {
-		return rv.uniqueSeqs("host", "video") > 0 && lossRecoveredShare(rv) >= 0.97
-	})
+	if retransmits == 0 {
+		t.Error("the SFU retransmitted nothing")
+	}
 	if !recovered {
 		t.Errorf("NACK did not recover the losses: %.3f of the sequence range received", lossRecoveredShare(rv))
 	}
-	_ = retransmits
 }
 
 // lossRecoveredShare is the share of the video sequence range seen so far

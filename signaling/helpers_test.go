@@ -77,6 +77,12 @@ func (ts *testServer) token(room, uid string, role signaling.Role) string {
 // closest to the network).
 func loopbackAPI(t testing.TB, extra ...interceptor.Factory) *webrtc.API {
 	t.Helper()
+	return loopbackAPIWith(t, func(*webrtc.SettingEngine) {}, extra...)
+}
+
+// loopbackAPIWith is loopbackAPI with extra settings.
+func loopbackAPIWith(t testing.TB, set func(*webrtc.SettingEngine), extra ...interceptor.Factory) *webrtc.API {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -92,6 +98,7 @@ func loopbackAPI(t testing.TB, extra ...interceptor.Factory) *webrtc.API {
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	set(&s)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
 }
 

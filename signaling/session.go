@@ -143,6 +143,9 @@ func (s *Server) join(c *wsConn, m Message) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if (m.Room != "" && m.Room != claims.Room) || (m.UID != "" && m.UID != claims.UID) {
+		return nil, Errorf(CodeTokenRoomMismatch, "the token is for room %q uid %q, not room %q uid %q", claims.Room, claims.UID, m.Room, m.UID)
+	}
 	if m.Session != "" {
 		return s.resume(c, claims, m)
 	}

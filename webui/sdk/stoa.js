@@ -265,9 +265,10 @@ export class Room extends Emitter {
   async join() {
     if (this.state !== 'new') throw new StoaError('already_joined', `join() on a room in state ${this.state}`);
     this.#setState('connecting');
-    const { role, mode, autoSubscribe } = this.opts;
+    const { role, mode, autoSubscribe, room, uid } = this.opts;
     try {
-      const msg = await this.#connect({ type: 'join', token: this.token, role, mode, autoSubscribe });
+      // room and uid are optional: when given, the server checks them against the token (token_room_mismatch)
+      const msg = await this.#connect({ type: 'join', token: this.token, role, mode, autoSubscribe, room, uid });
       this.#setState('joined');
       this.#applyJoined(msg, false);
       this.#startKeepalive();
@@ -1140,6 +1141,8 @@ export class Client extends Emitter {
     const room = new Room({
       token, server: this.config.server, mode: this.config.mode, codec: this.config.codec,
       role: live ? this.#role : undefined, autoSubscribe: false,
+      room: channel != null && channel !== '' ? String(channel) : undefined,
+      uid: uid != null && uid !== 0 && uid !== '' ? String(uid) : undefined,
     });
     this.#room = room;
     this.#wire(room);
