@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeClientMessage -fuzztime 20s ./signaling/
 	$(GO) test -run '^$$' -fuzz FuzzVerifyToken -fuzztime 20s ./signaling/
 	$(GO) test -run '^$$' -fuzz FuzzIsKeyframeStart -fuzztime 20s ./sfu/
+	$(GO) test -run '^$$' -fuzz FuzzForward -fuzztime 20s ./sfu/
 
 clean:
 	rm -rf bin

@@ -118,7 +118,13 @@ func newEngine(cfg Config) (*engine, error) {
 	}
 	s.SetNetworkTypes(networks)
 	if cfg.PublicIP != "" {
-		s.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
+		// 1:1 NAT: announce the public address instead of the local one.
+		if err := s.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: []string{cfg.PublicIP}, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			_ = e.close()
+			return nil, fmt.Errorf("public IP %s: %w", cfg.PublicIP, err)
+		}
 	}
 	s.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	s.SetSRTPReplayProtectionWindow(512)

@@ -50,7 +50,7 @@ type LocalUpTrack struct {
 	sendRTCP func([]rtcp.Packet) error
 	lastPLI  atomic.Int64
 
-	packets, bytes, keyframes, badPackets atomic.Uint64
+	packets, bytes, badPackets atomic.Uint64
 }
 
 // NewUpTrack makes an up track for media of the given codec; sendRTCP sends

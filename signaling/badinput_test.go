@@ -35,20 +35,18 @@ func (r *rawConn) send(data string) {
 	}
 }
 
-// next reads the next message that is not skipType.
+// next reads the next message.
 func (r *rawConn) next() (signaling.Message, error) {
 	_ = r.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, data, err := r.ws.ReadMessage()
-		if err != nil {
-			return signaling.Message{}, err
-		}
-		var m signaling.Message
-		if err := json.Unmarshal(data, &m); err != nil {
-			r.t.Fatalf("server sent invalid JSON %q: %v", data, err)
-		}
-		return m, nil
+	_, data, err := r.ws.ReadMessage()
+	if err != nil {
+		return signaling.Message{}, err
 	}
+	var m signaling.Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		r.t.Fatalf("server sent invalid JSON %q: %v", data, err)
+	}
+	return m, nil
 }
 
 func (r *rawConn) expectError(code string) {

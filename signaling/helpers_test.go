@@ -356,15 +356,6 @@ func (r *receiver) stats(uid, kind string) trackStats {
 	return cp
 }
 
-func (r *receiver) uniqueSeqs(uid, kind string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if st := r.tracks[uid+"/"+kind]; st != nil {
-		return len(st.seqs)
-	}
-	return 0
-}
-
 // waitFor polls cond whenever a packet arrives (and every 50 ms) until it
 // holds or ctx ends.
 func (r *receiver) waitFor(ctx context.Context, cond func() bool) bool {

@@ -1,0 +1,224 @@
+package sfu
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+func TestIsKeyframeStart(t *testing.T) {
+	tests := []struct {
+		name    string
+		mime    string
+		payload []byte
+		want    bool
+	}{
+		{"vp8 key frame", webrtc.MimeTypeVP8, []byte{0x10, 0x00, 0x9d}, true},
+		{"vp8 inter frame", webrtc.MimeTypeVP8, []byte{0x10, 0x01, 0x9d}, false},
+		{"vp8 continuation", webrtc.MimeTypeVP8, []byte{0x00, 0x00}, false},
+		{"vp8 other partition", webrtc.MimeTypeVP8, []byte{0x11, 0x00}, false},
+		{"vp8 7-bit picture id", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x05, 0x00}, true},
+		{"vp8 15-bit picture id", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x85, 0x05, 0x00}, true},
+		{"vp8 15-bit picture id, inter", webrtc.MimeTypeVP8, []byte{0x90, 0x80, 0x85, 0x05, 0x01}, false},
+		{"vp8 picture id, tl0picidx, tid", webrtc.MimeTypeVP8, []byte{0x90, 0xe0, 0x05, 0x07, 0x20, 0x00}, true},
+		{"vp8 truncated extension", webrtc.MimeTypeVP8, []byte{0x90, 0x80}, false},
+		{"vp8 empty", webrtc.MimeTypeVP8, nil, false},
+		{"h264 IDR", webrtc.MimeTypeH264, []byte{0x65, 0x88}, true},
+		{"h264 SPS", webrtc.MimeTypeH264, []byte{0x67, 0x42}, true},
+		{"h264 P slice", webrtc.MimeTypeH264, []byte{0x41, 0x9a}, false},
+		{"h264 STAP-A with SPS", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce}, true},
+		{"h264 STAP-A without", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x02, 0x41, 0x42}, false},
+		{"h264 STAP-A bad size", webrtc.MimeTypeH264, []byte{0x78, 0x00, 0x09, 0x67}, false},
+		{"h264 FU-A IDR start", webrtc.MimeTypeH264, []byte{0x7c, 0x85, 0x00}, true},
+		{"h264 FU-A IDR middle", webrtc.MimeTypeH264, []byte{0x7c, 0x05, 0x00}, false},
+		{"h264 FU-A P start", webrtc.MimeTypeH264, []byte{0x7c, 0x81, 0x00}, false},
+		{"opus", webrtc.MimeTypeOpus, []byte{0x00}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsKeyframeStart(tc.mime, tc.payload); got != tc.want {
+				t.Errorf("IsKeyframeStart(%s, % x) = %v, want %v", tc.mime, tc.payload, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPacketCache(t *testing.T) {
+	c := NewPacketCache(8)
+	c.Store(3, []byte("three"))
+	c.Store(11, []byte("eleven")) // same slot as 3: overwrites it
+	c.Store(4, []byte("four"))
+	c.Store(5, make([]byte, maxPacketSize+1))
+	buf := make([]byte, maxPacketSize)
+	tests := []struct {
+		seq  uint16
+		dst  []byte
+		want string
+	}{
+		{4, buf, "four"},
+		{11, buf, "eleven"},
+		{3, buf, ""},     // overwritten
+		{5, buf, ""},     // too large to cache
+		{6, buf, ""},     // never stored
+		{4, buf[:2], ""}, // destination too small
+		{65535, buf, ""}, // empty slot
+	}
+	for _, tc := range tests {
+		n := c.Copy(tc.seq, tc.dst)
+		if got := string(tc.dst[:n]); got != tc.want {
+			t.Errorf("Copy(%d) = %q, want %q", tc.seq, got, tc.want)
+		}
+	}
+}
+
+// recordingWriter is a webrtc.TrackLocalWriter that keeps what it is given.
+type recordingWriter struct {
+	packets []rtp.Packet
+	keep    bool
+}
+
+func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if w.keep {
+		w.packets = append(w.packets, rtp.Packet{Header: *h, Payload: append([]byte(nil), payload...)})
+	}
+	return len(payload), nil
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func vp8Codec() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+}
+
+func boundDownTrack(up UpTrack, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8) *RTPDownTrack {
+	d := NewRTPDownTrack("video", "pub", up)
+	d.bound.Store(&binding{ssrc: ssrc, pt: pt, w: w})
+	return d
+}
+
+func marshal(t testing.TB, seq uint16, payload []byte) []byte {
+	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1234}, Payload: payload}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDownTrackStartsAtKeyframeAndRewritesHeader(t *testing.T) {
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1234, nil)
+	w := &recordingWriter{keep: true}
+	d := boundDownTrack(up, w, 999, 100)
+	up.AddDownTrack(d)
+	var pkt rtp.Packet
+	up.Forward(marshal(t, 1, []byte{0x10, 0x01, 0xaa}), &pkt) // delta: dropped
+	up.Forward(marshal(t, 2, []byte{0x10, 0x00, 0xbb}), &pkt) // key: starts
+	up.Forward(marshal(t, 3, []byte{0x00, 0xcc}), &pkt)       // continuation
+	up.Forward([]byte{0x80}, &pkt)                            // garbage: counted, not forwarded
+	if len(w.packets) != 2 {
+		t.Fatalf("forwarded %d packets, want 2 (from the keyframe on)", len(w.packets))
+	}
+	for i, p := range w.packets {
+		if p.SSRC != 999 || p.PayloadType != 100 {
+			t.Errorf("packet %d: ssrc %d pt %d, want the subscriber's 999/100", i, p.SSRC, p.PayloadType)
+		}
+		if p.SequenceNumber != uint16(i+2) {
+			t.Errorf("packet %d: seq %d", i, p.SequenceNumber)
+		}
+	}
+	if !bytes.Equal(w.packets[0].Payload, []byte{0x10, 0x00, 0xbb}) {
+		t.Errorf("payload changed: % x", w.packets[0].Payload)
+	}
+	if st := up.Stats(); st.Packets != 3 || st.BadPackets != 1 {
+		t.Errorf("up stats %+v", st)
+	}
+	if st := d.Stats(); st.Dropped != 1 || st.Packets != 2 {
+		t.Errorf("down stats %+v", st)
+	}
+
+	// A NACK for seq 3 and (bitmask) 4 retransmits 3 from the cache; 4 was never seen.
+	d.HandleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 3, LostPackets: 0x1}}}})
+	if len(w.packets) != 3 || w.packets[2].SequenceNumber != 3 || w.packets[2].SSRC != 999 {
+		t.Fatalf("NACK did not retransmit seq 3 with the subscriber's SSRC: %+v", w.packets[len(w.packets)-1].Header)
+	}
+	if st := d.Stats(); st.Retransmits != 1 || st.NACKs != 1 {
+		t.Errorf("down stats after NACK %+v", st)
+	}
+	up.RemoveDownTrack(d)
+	up.Forward(marshal(t, 5, []byte{0x10, 0x01}), &pkt)
+	if len(w.packets) != 3 {
+		t.Error("a removed down track still receives packets")
+	}
+}
+
+func FuzzIsKeyframeStart(f *testing.F) {
+	for _, seed := range [][]byte{{0x10, 0x00}, {0x90, 0xe0, 0x05, 0x07, 0x20, 0x00}, {0x78, 0x00, 0x02, 0x67, 0x42}, {0x7c, 0x85}} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		_ = IsKeyframeStart(webrtc.MimeTypeVP8, p)
+		_ = IsKeyframeStart(webrtc.MimeTypeH264, p)
+	})
+}
+
+// FuzzForward feeds arbitrary datagrams to an up track, as a publisher (or
+// an attacker) could: it must never panic, and what it forwards and caches is
+// exactly what parsed.
+func FuzzForward(f *testing.F) {
+	f.Add(marshal(f, 7, []byte{0x10, 0x00, 1, 2, 3}))
+	f.Add([]byte{0x80, 0x60, 0x00})
+	f.Add([]byte{0x90, 0x60, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0x00, 0x01, 0x10, 0xff, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1, nil)
+		w := &recordingWriter{keep: true}
+		up.AddDownTrack(boundDownTrack(up, w, 5, 96))
+		var pkt rtp.Packet
+		up.Forward(data, &pkt)
+		var want rtp.Packet
+		if err := want.Unmarshal(data); err != nil {
+			if up.Stats().BadPackets != 1 || len(w.packets) != 0 {
+				t.Fatalf("an unparsable packet was forwarded")
+			}
+			return
+		}
+		buf := make([]byte, maxPacketSize)
+		if n := up.CopyPacket(want.SequenceNumber, buf); len(data) <= maxPacketSize && !bytes.Equal(buf[:n], data) {
+			t.Fatalf("cache holds % x, want % x", buf[:n], data)
+		}
+		for _, p := range w.packets {
+			if !bytes.Equal(p.Payload, want.Payload) {
+				t.Fatalf("forwarded payload % x, want % x", p.Payload, want.Payload)
+			}
+		}
+	})
+}
+
+// BenchmarkForward measures the forwarding path from one publisher's packet
+// to N subscribers' writes (SRTP and the socket excluded: see
+// BenchmarkForwardLoopback for those). One op is one packet written to one
+// subscriber; the target is 0 allocs/op.
+func BenchmarkForward(b *testing.B) {
+	for _, subs := range []int{1, 10, 100} {
+		b.Run(map[int]string{1: "subs=1", 10: "subs=10", 100: "subs=100"}[subs], func(b *testing.B) {
+			up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1, nil)
+			w := &recordingWriter{}
+			for i := 0; i < subs; i++ {
+				up.AddDownTrack(boundDownTrack(up, w, uint32(100+i), 96))
+			}
+			payload := make([]byte, 1100)
+			payload[0] = 0x10 // a keyframe start, so every down track starts at once
+			data := marshal(b, 0, payload)
+			var pkt rtp.Packet
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i += subs {
+				data[2], data[3] = byte(i>>8), byte(i)
+				up.Forward(data, &pkt)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+		})
+	}
+}
