@@ -151,8 +151,8 @@ func (d *RTPDownTrack) retransmit(seq uint16) {
 }
 
 // HandleRTCP acts on the subscriber's feedback: NACK → retransmit from the
-// cache, PLI/FIR → keyframe request to the publisher (throttled there),
-// receiver report → loss statistics.
+// cache, PLI/FIR → keyframe request to the publisher (throttled there), REMB →
+// the publisher's bitrate cap, receiver report → loss statistics.
 func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 	for _, p := range pkts {
 		switch p := p.(type) {
@@ -169,12 +169,22 @@ func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.plis.Add(1)
 			d.up.RequestKeyframe()
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			if r, ok := d.up.(estimateReceiver); ok {
+				r.ReceiverEstimate(d, uint64(p.Bitrate))
+			}
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				d.lossFraction.Store(uint32(r.FractionLost))
 			}
 		}
 	}
+}
+
+// estimateReceiver is an up track that aggregates subscribers' bandwidth
+// estimates (REMB) for its publisher.
+type estimateReceiver interface {
+	ReceiverEstimate(from DownTrack, bps uint64)
 }
 
 // DownStats is a snapshot of a down track's counters.

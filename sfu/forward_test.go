@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -150,6 +151,29 @@ func TestDownTrackStartsAtKeyframeAndRewritesHeader(t *testing.T) {
 	up.Forward(marshal(t, 5, []byte{0x10, 0x01}), &pkt)
 	if len(w.packets) != 3 {
 		t.Error("a removed down track still receives packets")
+	}
+}
+
+func TestREMBReachesPublisherAsLowestEstimate(t *testing.T) {
+	var sent []rtcp.Packet
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 77, func(p []rtcp.Packet) error {
+		sent = append(sent, p...)
+		return nil
+	})
+	a, b := boundDownTrack(up, &recordingWriter{}, 1, 96), boundDownTrack(up, &recordingWriter{}, 2, 96)
+	up.AddDownTrack(a)
+	up.AddDownTrack(b)
+	b.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 300_000}})
+	up.rembLast = time.Time{} // next estimate is due at once
+	a.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 900_000}})
+	var last *rtcp.ReceiverEstimatedMaximumBitrate
+	for _, p := range sent {
+		if r, ok := p.(*rtcp.ReceiverEstimatedMaximumBitrate); ok {
+			last = r
+		}
+	}
+	if last == nil || last.Bitrate != 300_000 || len(last.SSRCs) != 1 || last.SSRCs[0] != 77 {
+		t.Fatalf("publisher got REMB %+v, want 300000 bps for SSRC 77", last)
 	}
 }
 

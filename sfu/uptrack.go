@@ -50,6 +50,10 @@ type LocalUpTrack struct {
 	sendRTCP func([]rtcp.Packet) error
 	lastPLI  atomic.Int64
 
+	rembMu   sync.Mutex
+	rembEst  map[DownTrack]uint64
+	rembLast time.Time
+
 	packets, bytes, badPackets atomic.Uint64
 }
 
@@ -97,6 +101,40 @@ func (u *LocalUpTrack) RemoveDownTrack(d DownTrack) {
 		}
 	}
 	u.downs.Store(&next)
+	u.rembMu.Lock()
+	delete(u.rembEst, d)
+	u.rembMu.Unlock()
+}
+
+// rembInterval is how often the publisher is told the subscribers' bandwidth.
+const rembInterval = time.Second
+
+// ReceiverEstimate records a subscriber's REMB estimate and, at most once per
+// rembInterval, tells the publisher the lowest one as its own REMB, so an
+// encoder without simulcast does not send more than its weakest viewer takes.
+func (u *LocalUpTrack) ReceiverEstimate(from DownTrack, bps uint64) {
+	if u.sendRTCP == nil {
+		return
+	}
+	u.rembMu.Lock()
+	if u.rembEst == nil {
+		u.rembEst = map[DownTrack]uint64{}
+	}
+	u.rembEst[from] = bps
+	now := time.Now()
+	if now.Sub(u.rembLast) < rembInterval {
+		u.rembMu.Unlock()
+		return
+	}
+	u.rembLast = now
+	lowest := uint64(0)
+	for _, e := range u.rembEst {
+		if lowest == 0 || e < lowest {
+			lowest = e
+		}
+	}
+	u.rembMu.Unlock()
+	_ = u.sendRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(lowest), SSRCs: []uint32{u.ssrc}}})
 }
 
 // DownTracks reports how many consumers the track has.

@@ -33,32 +33,44 @@ const (
 	evalTimeout = 10 * time.Second
 )
 
-// stoaBin is the stoa binary TestMain builds from ./cmd/stoa.
-var stoaBin string
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
+// setup is what every browser test needs once: Chromium, and the stoa binary built from ./cmd/stoa into dir.
+// It runs at the first test that needs it, so a -run that selects no browser test builds and installs nothing.
+var setup struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
 }
 
-func run(m *testing.M) int {
-	if err := ensureChromium(); err != nil {
-		fmt.Fprintln(os.Stderr, "browser tests:", err)
-		return 1
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if setup.dir != "" {
+		os.RemoveAll(setup.dir)
 	}
-	dir, err := os.MkdirTemp("", "stoa-browser-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "browser tests:", err)
-		return 1
+	os.Exit(code)
+}
+
+// stoaBinary installs Chromium if missing and builds stoa (once), failing the test if either fails.
+func stoaBinary(t *testing.T) string {
+	t.Helper()
+	setup.once.Do(func() {
+		if setup.err = ensureChromium(); setup.err != nil {
+			return
+		}
+		if setup.dir, setup.err = os.MkdirTemp("", "stoa-browser-test"); setup.err != nil {
+			return
+		}
+		setup.bin = filepath.Join(setup.dir, "stoa")
+		build := exec.Command("go", "build", "-o", setup.bin, "./cmd/stoa")
+		build.Dir = ".." // the repository root
+		if out, err := build.CombinedOutput(); err != nil {
+			setup.err = fmt.Errorf("go build ./cmd/stoa: %w\n%s", err, out)
+		}
+	})
+	if setup.err != nil {
+		t.Fatalf("browser test setup: %v", setup.err)
 	}
-	defer os.RemoveAll(dir)
-	stoaBin = filepath.Join(dir, "stoa")
-	build := exec.Command("go", "build", "-o", stoaBin, "./cmd/stoa")
-	build.Dir = ".." // the repository root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "browser tests: go build ./cmd/stoa: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	return setup.bin
 }
 
 // ensureChromium installs Debian's chromium when it is missing. It never skips: no browser is a failure.
@@ -105,9 +117,10 @@ type server struct {
 // port, no ICE-TCP), and stops it (SIGTERM, then wait) when the test ends.
 func startServer(t *testing.T) *server {
 	t.Helper()
+	bin := stoaBinary(t)
 	port := freePort(t)
 	s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &tailBuffer{}}
-	cmd := exec.Command(stoaBin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+	cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1", "--dev")
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
@@ -231,7 +244,10 @@ type browser struct {
 // --user-data-dir and removes it). It closes when the test ends.
 func newBrowser(t *testing.T, srv *server) *browser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, --no-first-run, --disable-sync, --disable-background-networking, …
+	stoaBinary(t) // installs Chromium if missing
+	// The defaults: headless, --no-first-run, --disable-sync, --disable-background-networking and more; the
+	// flags the tests rely on are repeated below so they do not depend on chromedp's list.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, // Chromium refuses to start as root without it
 		chromedp.Flag("use-fake-device-for-media-stream", true),
@@ -346,7 +362,8 @@ func (tb *tab) click(id string) {
 	}
 }
 
-// waitUntil calls check every 100 ms until it reports true; after stepTimeout the test fails with desc.
+// waitUntil calls check every 100 ms until it reports true; after stepTimeout the test fails with desc and
+// the last error check returned (which may also say what it saw instead).
 func (tb *tab) waitUntil(desc string, check func() (bool, error)) {
 	tb.b.t.Helper()
 	deadline := time.Now().Add(stepTimeout)
@@ -356,7 +373,7 @@ func (tb *tab) waitUntil(desc string, check func() (bool, error)) {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.b.fail("%s: %s: not within %v (last error: %v)", tb.name, desc, stepTimeout, err)
+			tb.b.fail("%s: %s: not within %v (last: %v)", tb.name, desc, stepTimeout, err)
 		}
 		time.Sleep(pollEvery)
 	}
@@ -372,12 +389,10 @@ func (tb *tab) waitJS(desc, expr string) {
 
 // rtpIn is what one inbound-rtp stats entry says about the media received.
 type rtpIn struct {
-	Packets int64   `json:"packets"` // packetsReceived
-	Frames  int64   `json:"frames"`  // framesDecoded (video)
-	Samples int64   `json:"samples"` // totalSamplesReceived (audio)
-	Width   int64   `json:"width"`   // frameWidth (video)
-	Codec   string  `json:"codec"`   // the codec's mimeType, e.g. video/VP8
-	Energy  float64 `json:"energy"`  // totalAudioEnergy (audio)
+	Packets int64  `json:"packets"` // packetsReceived
+	Frames  int64  `json:"frames"`  // framesDecoded (video)
+	Samples int64  `json:"samples"` // totalSamplesReceived (audio)
+	Codec   string `json:"codec"`   // the codec's mimeType, e.g. video/VP8
 }
 
 // inbound is a receiving PeerConnection's audio and video.
@@ -395,7 +410,7 @@ const inboundJS = `async (pc) => {
     if (s.type !== 'inbound-rtp' || !out[s.kind]) return;
     out[s.kind] = {
       packets: s.packetsReceived ?? 0, frames: s.framesDecoded ?? 0, samples: s.totalSamplesReceived ?? 0,
-      width: s.frameWidth ?? 0, codec: report.get(s.codecId)?.mimeType ?? '', energy: s.totalAudioEnergy ?? 0,
+      codec: report.get(s.codecId)?.mimeType ?? '',
     };
   });
   return out;
@@ -415,14 +430,20 @@ func (tb *tab) waitReceiving(videoSel, pcExpr string) inbound {
 	var first, last inbound
 	tb.waitUntil("video frames decoded and audio received", func() (bool, error) {
 		var err error
-		first, err = tb.inbound(pcExpr)
-		return first.Video.Frames > 0 && first.Audio.Packets > 0 && first.Audio.Samples > 0, err
+		if first, err = tb.inbound(pcExpr); err != nil {
+			return false, err
+		}
+		ok := first.Video.Frames > 0 && first.Audio.Packets > 0 && first.Audio.Samples > 0
+		return ok, seen(ok, first)
 	})
 	tb.waitUntil("decoded video frames and received audio keep rising", func() (bool, error) {
 		var err error
-		last, err = tb.inbound(pcExpr)
-		return last.Video.Frames > first.Video.Frames && last.Audio.Packets > first.Audio.Packets &&
-			last.Audio.Samples > first.Audio.Samples, err
+		if last, err = tb.inbound(pcExpr); err != nil {
+			return false, err
+		}
+		ok := last.Video.Frames > first.Video.Frames && last.Audio.Packets > first.Audio.Packets &&
+			last.Audio.Samples > first.Audio.Samples
+		return ok, seen(ok, fmt.Sprintf("%+v, after %+v", last, first))
 	})
 	return last
 }
@@ -432,6 +453,14 @@ func (tb *tab) joinToFirstFrame() float64 {
 	tb.b.t.Helper()
 	tb.waitJS("join→first-frame time measured", `window.__stoa.metrics.joinToFirstFrameMs != null`)
 	return mustEval[float64](tb, `window.__stoa.metrics.joinToFirstFrameMs`)
+}
+
+// seen is nil when ok, else an error saying what a check saw.
+func seen(ok bool, what any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("saw %+v", what)
 }
 
 func oneLine(s string, n int) string {
