@@ -44,7 +44,12 @@ func quietLogger() *slog.Logger {
 
 func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	t.Helper()
-	media, err := sfu.New(sfu.Config{UDPPort: 0, TCPPort: -1, ICEIPs: []string{"127.0.0.1"}}, quietLogger())
+	return newTestServerWith(t, sfu.Config{UDPPort: 0, TCPPort: -1, ICEIPs: []string{"127.0.0.1"}}, opts...)
+}
+
+func newTestServerWith(t testing.TB, cfg sfu.Config, opts ...serverOption) *testServer {
+	t.Helper()
+	media, err := sfu.New(cfg, quietLogger())
 	if err != nil {
 		t.Fatalf("sfu: %v", err)
 	}

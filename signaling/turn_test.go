@@ -50,3 +50,36 @@ func TestCallThroughEmbeddedTURN(t *testing.T) {
 		t.Error("the customer's publication did not use a relay candidate")
 	}
 }
+
+// A client whose network blocks UDP completes the call over ICE-TCP to the
+// server's one TCP port.
+func TestCallOverICETCP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	ts := newTestServerWith(t, sfu.Config{UDPPort: 0, TCPPort: 0, ICEIPs: []string{"127.0.0.1"}})
+	agent := ts.dial(ctx, "tcp", "agent", signaling.RoleHost)
+	tcpOnly := func(o *client.Options) {
+		o.API = loopbackAPIWith(t, func(s *webrtc.SettingEngine) {
+			s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+		})
+	}
+	customer := ts.dial(ctx, "tcp", "customer", signaling.RoleHost, tcpOnly)
+	ra, rc := newReceiver(agent), newReceiver(customer)
+	newPublisher(t, 'a').start(ctx, t, agent)
+	newPublisher(t, 'c').start(ctx, t, customer)
+	if !ra.receivesFrom(ctx, "customer", 30) || !rc.receivesFrom(ctx, "agent", 30) {
+		t.Fatalf("no call over ICE-TCP: agent got %+v, customer got %+v", ra.stats("customer", "video"), rc.stats("agent", "video"))
+	}
+	stats := customer.PublishPC().GetStats()
+	tcp := false
+	for _, s := range stats {
+		if pair, ok := s.(webrtc.ICECandidatePairStats); ok && pair.Nominated {
+			if lc, ok := stats[pair.LocalCandidateID].(webrtc.ICECandidateStats); ok && lc.Protocol == "tcp" {
+				tcp = true
+			}
+		}
+	}
+	if !tcp {
+		t.Error("the customer's publication did not use a TCP candidate")
+	}
+}
