@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -74,9 +75,9 @@ func registerCodecs(m *webrtc.MediaEngine, extraFeedback []webrtc.RTCPFeedback) 
 	return nil
 }
 
-func newEngine(cfg Config) (*engine, error) {
+func newEngine(cfg Config, log *slog.Logger) (*engine, error) {
 	e := &engine{}
-	s := webrtc.SettingEngine{}
+	s := webrtc.SettingEngine{LoggerFactory: pionLogFactory{log: log.With("component", "webrtc")}}
 	keep := ipFilter(cfg.ICEIPs)
 	loopback := false
 	for _, ip := range cfg.ICEIPs {

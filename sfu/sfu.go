@@ -34,7 +34,7 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	eng, err := newEngine(cfg)
+	eng, err := newEngine(cfg, log)
 	if err != nil {
 		return nil, err
 	}

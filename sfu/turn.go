@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // HMAC-SHA1 is what the TURN REST API convention and every browser expect.
 	"encoding/base64"
@@ -16,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/turn/v4"
 )
 
@@ -99,7 +97,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 	t.server, err = turn.NewServer(turn.ServerConfig{
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udpConn, RelayAddressGenerator: relays}},
 		ListenerConfigs:   []turn.ListenerConfig{{Listener: listener, RelayAddressGenerator: relays}},
-		LoggerFactory:     turnLogFactory{log: t.log},
+		LoggerFactory:     pionLogFactory{log: t.log},
 		Realm:             realm,
 		AuthHandler:       t.authenticate,
 		EventHandler: turn.EventHandler{
@@ -375,32 +373,3 @@ func (g *turnRelayGenerator) AllocatePacketConn(network string, port int) (net.P
 func (g *turnRelayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 	return nil, nil, errTURNTCPRelay
 }
-
-// turnLogFactory sends pion/turn's logs to slog. pion logs per-packet detail at trace level,
-// which maps below slog's debug level so that it stays off unless asked for.
-type turnLogFactory struct{ log *slog.Logger }
-
-func (f turnLogFactory) NewLogger(scope string) logging.LeveledLogger {
-	return turnLogger{log: f.log.With("scope", scope)}
-}
-
-type turnLogger struct{ log *slog.Logger }
-
-const turnLevelTrace = slog.LevelDebug - 4
-
-func (l turnLogger) logf(level slog.Level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l turnLogger) Trace(msg string)                  { l.logf(turnLevelTrace, "%s", msg) }
-func (l turnLogger) Tracef(format string, args ...any) { l.logf(turnLevelTrace, format, args...) }
-func (l turnLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l turnLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
-func (l turnLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
-func (l turnLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
-func (l turnLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l turnLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
-func (l turnLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
-func (l turnLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

@@ -72,7 +72,7 @@ func dialTURN(t *testing.T, srv *TURNServer, transport, username, password strin
 		Username:       username,
 		Password:       password,
 		Realm:          turnTestRealm,
-		LoggerFactory:  turnLogFactory{log: slog.New(slog.DiscardHandler)},
+		LoggerFactory:  pionLogFactory{log: slog.New(slog.DiscardHandler)},
 	})
 	if err != nil {
 		_ = conn.Close()

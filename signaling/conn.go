@@ -20,6 +20,8 @@ const (
 	writeTimeout = 10 * time.Second
 	joinTimeout  = 10 * time.Second
 	outQueue     = 256
+	// drainLimit bounds what is read and dropped of an oversized frame.
+	drainLimit = 8 << 20
 )
 
 var errTooLarge = errors.New("message too large")
@@ -84,17 +86,24 @@ func (c *wsConn) writeLoop() {
 	t := time.NewTicker(pingInterval)
 	defer t.Stop()
 	defer c.ws.Close()
+	// write sends one queued frame; false means the socket is done.
+	write := func(f outFrame) bool {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if f.closeCode != 0 {
+			_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.closeCode, f.closeText))
+			c.kill()
+			return false
+		}
+		if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
+			c.kill()
+			return false
+		}
+		return true
+	}
 	for {
 		select {
 		case f := <-c.out:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if f.closeCode != 0 {
-				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.closeCode, f.closeText))
-				c.kill()
-				return
-			}
-			if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
-				c.kill()
+			if !write(f) {
 				return
 			}
 		case <-t.C:
@@ -105,6 +114,19 @@ func (c *wsConn) writeLoop() {
 				return
 			}
 		case <-c.stop:
+			// Flush what was queued before the stop (an error and its close
+			// frame, say), then say goodbye if nobody closed yet.
+			for {
+				select {
+				case f := <-c.out:
+					if !write(f) {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
 			return
 		}
@@ -124,6 +146,9 @@ func (c *wsConn) read(timeout time.Duration) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxMessageSize {
+		// Read (and drop) the rest of the frame, up to a bound, so the client
+		// finishes sending and then reads our error instead of a reset.
+		_, _ = io.CopyN(io.Discard, r, drainLimit)
 		return nil, errTooLarge
 	}
 	return data, nil
