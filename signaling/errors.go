@@ -20,6 +20,13 @@ const (
 	CodeBadRequest        = "bad_request"
 	CodeUnauthorized      = "unauthorized"
 	CodeInternal          = "internal"
+
+	// HTTP API codes.
+	CodeRoomNotFound        = "room_not_found"
+	CodeParticipantNotFound = "participant_not_found"
+	CodeNoVideo             = "no_video"
+	CodeVideoMuted          = "video_muted"
+	CodeSnapshotTimeout     = "snapshot_timeout"
 )
 
 // Error is a protocol error with a stable code, so clients can react to the

@@ -1,0 +1,96 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stoa-video/stoa/sfu"
+)
+
+// snapshotTimeout bounds how long a snapshot waits for a keyframe unless the
+// request says otherwise (`timeout=2s`, at most 10 s).
+const snapshotTimeout = 3 * time.Second
+
+// authorizeRoom allows an operator key (or dev mode on loopback), or a host's
+// token for that very room: an agent may snapshot the customer in its own
+// call and nowhere else.
+func (s *Server) authorizeRoom(r *http.Request, room string) bool {
+	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
+		if c, err := s.opts.Tokens.Verify(strings.TrimPrefix(auth, "Bearer ")); err == nil {
+			return c.Room == room && c.Role.Allows(RoleHost)
+		}
+	}
+	return s.authorized(r)
+}
+
+// participantImage resolves {room}/{uid} and takes a snapshot of its video,
+// answering the HTTP error itself when it cannot.
+func (s *Server) participantImage(w http.ResponseWriter, r *http.Request) (image.Image, bool) {
+	room, uid := r.PathValue("room"), r.PathValue("uid")
+	if !s.authorizeRoom(r, room) {
+		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "an operator API key or a host token for this room is required")
+		return nil, false
+	}
+	rm := s.opts.SFU.Room(room)
+	if rm == nil {
+		writeHTTPError(w, http.StatusNotFound, CodeRoomNotFound, "no room "+quote(room))
+		return nil, false
+	}
+	p := rm.Participant(uid)
+	if p == nil {
+		writeHTTPError(w, http.StatusNotFound, CodeParticipantNotFound, "no participant "+quote(uid)+" in room "+quote(room))
+		return nil, false
+	}
+	timeout := snapshotTimeout
+	if d, err := time.ParseDuration(r.URL.Query().Get("timeout")); err == nil && d > 0 && d <= 10*time.Second {
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	img, err := p.Snapshot(ctx)
+	switch {
+	case err == nil:
+		return img, true
+	case errors.Is(err, sfu.ErrNoVideo):
+		writeHTTPError(w, http.StatusConflict, CodeNoVideo, err.Error())
+	case errors.Is(err, sfu.ErrVideoMuted):
+		writeHTTPError(w, http.StatusConflict, CodeVideoMuted, err.Error())
+	case errors.Is(err, sfu.ErrSnapshotTimeout):
+		writeHTTPError(w, http.StatusGatewayTimeout, CodeSnapshotTimeout, err.Error())
+	default:
+		s.log.Error("snapshot failed", "room", room, "uid", uid, "err", err)
+		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+	}
+	return nil, false
+}
+
+func quote(s string) string { return `"` + truncate(s, 64) + `"` }
+
+// serveSnapshot answers GET /api/rooms/{room}/participants/{uid}/snapshot
+// with a JPEG (default, `format=jpeg`) or PNG (`format=png`) still of the
+// participant's video.
+func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "jpeg" && format != "jpg" && format != "png" {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "format must be jpeg or png")
+		return
+	}
+	img, ok := s.participantImage(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if format == "png" {
+		w.Header().Set("Content-Type", "image/png")
+		_ = png.Encode(w, img)
+		return
+	}
+	w.Header().Set("Content-Type", "image/jpeg")
+	_ = jpeg.Encode(w, img, &jpeg.Options{Quality: 90})
+}
