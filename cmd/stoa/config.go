@@ -35,6 +35,8 @@ type Config struct {
 	TURN        TURNConfig    `yaml:"turn"`         // the embedded TURN server
 	Grace       time.Duration `yaml:"grace"`        // websocket resume window
 	LogLevel    string        `yaml:"log_level"`    // debug|info|warn|error
+	DataDir     string        `yaml:"data_dir"`     // the embedded store (face gallery)
+	ModelsDir   string        `yaml:"models_dir"`   // face and OCR weights; "" = <repo>/.cache/models
 }
 
 // ICEServer is a STUN or TURN server handed to clients in `joined`; its JSON
@@ -65,6 +67,7 @@ func DefaultConfig() Config {
 		TCPPort:  50000,
 		Grace:    20 * time.Second,
 		LogLevel: "info",
+		DataDir:  "stoa-data",
 		TURN:     TURNConfig{Port: 3478, Realm: "stoa"},
 	}
 }
@@ -143,6 +146,13 @@ var configOptions = []configOption{
 	{yaml: "log_level", env: "STOA_LOG_LEVEL", flag: "log-level", arg: "LEVEL",
 		help:  "debug, info, warn or error",
 		value: func(c *Config) flag.Value { return (*optString)(&c.LogLevel) }},
+	{yaml: "data_dir", env: "STOA_DATA_DIR", flag: "data-dir", arg: "DIR",
+		help:  "where the embedded store keeps its files (the face gallery)",
+		value: func(c *Config) flag.Value { return (*optString)(&c.DataDir) }},
+	{yaml: "models_dir", env: "STOA_MODELS", flag: "models-dir", arg: "DIR",
+		def:   "<repo>/.cache/models",
+		help:  "face and OCR weights installed by make models",
+		value: func(c *Config) flag.Value { return (*optString)(&c.ModelsDir) }},
 }
 
 // LoadConfig builds the `serve` configuration from its arguments (without

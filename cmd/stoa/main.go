@@ -14,9 +14,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/stoa-video/stoa/face"
+	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
 	"github.com/stoa-video/stoa/webui"
@@ -26,6 +29,8 @@ const usage = `usage: stoa <command> [flags]
 
 commands:
   serve     run the server (stoa serve --help lists its flags)
+  face      face detection and verification: stoa face detect|verify|enroll|identify (stoa face --help)
+  ocr       read text or a document's fields from an image: stoa ocr [--kind KIND] [--json] IMG
   version   print the version
 `
 
@@ -38,6 +43,10 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "face":
+		err = faceCmd(os.Args[2:], os.Stdout)
+	case "ocr":
+		err = ocrCmd(os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println("stoa", signaling.Version)
 	case "help", "-h", "--help":
@@ -102,12 +111,44 @@ func serve(args []string) error {
 		defer turn.Close()
 	}
 
+	faceDir, ocrDir := face.DefaultModelDir(), ocr.DefaultModelDir()
+	if cfg.ModelsDir != "" {
+		faceDir, ocrDir = filepath.Join(cfg.ModelsDir, "face"), filepath.Join(cfg.ModelsDir, "ocr")
+	}
+	faces, facesErr := face.LoadModels(faceDir)
+	if facesErr != nil {
+		log.Warn("face verification is off: its weights are not installed (run make models)", "err", facesErr)
+	} else {
+		defer faces.Close()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	gallery, err := face.OpenGallery(filepath.Join(cfg.DataDir, "faces.db"))
+	if err != nil {
+		return err
+	}
+	defer gallery.Close()
+	reader, ocrErr := ocr.NewEngine(ocr.Options{ModelDir: ocrDir})
+	if ocrErr != nil {
+		log.Warn("OCR is off: its models are not installed (run make models)", "err", ocrErr)
+	} else {
+		defer reader.Close()
+	}
+
 	ice := make([]signaling.ICEServer, 0, len(cfg.ICEServers))
 	for _, s := range cfg.ICEServers {
 		ice = append(ice, signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	opts := signaling.Options{SFU: media, Tokens: signaling.NewTokenIssuer(secret), APIKeys: cfg.APIKeys,
-		Dev: cfg.Dev, Grace: cfg.Grace, ICEServers: ice, Logger: log}
+		Dev: cfg.Dev, Grace: cfg.Grace, ICEServers: ice, Logger: log,
+		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr}
+	if facesErr == nil {
+		opts.Faces = faces
+	}
+	if ocrErr == nil {
+		opts.OCR = reader
+	}
 	if turn != nil {
 		opts.TURN = turn
 	}

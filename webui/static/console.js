@@ -1,9 +1,13 @@
-// The agent's console (/console): answer a room, see and hear the customer, follow the call's events.
+// The agent's console (/console): answer a room, see and hear the customer, follow the call's events, and run the
+// claim tools (face check, ID and bank card reading) on the customer's video.
 import { hooks, params, setState, randomUid, getToken, startCall, markToggle } from './page.js';
+import { initClaimTools } from './claim.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 300;
 let call = null;
+/** The current call's room and the agent's token (kept fresh across renewals): the claim tools call the API with them. */
+let session = null;
 
 /** Appends a line to the event log panel. */
 function logLine(name, detail = '') {
@@ -51,9 +55,19 @@ async function answer() {
   logLine('answer', `room ${room} as uid ${uid}`);
   try {
     const { token, renew } = await getToken({ token: params.get('token'), room, uid, tag: 'agent' });
+    const s = (session = { room, token });
+    const renewAndKeep = async (r, u) => {
+      const fresh = await renew(r, u);
+      if (fresh) s.token = fresh;
+      return fresh;
+    };
     call = startCall({
-      room, uid, token, renew, codec: params.get('codec') ?? undefined, profile: params.get('profile') ?? undefined,
-      onNotice: notice, onEvent: (name, evt) => logLine(name, describe(name, evt)),
+      room, uid, token, renew: renewAndKeep, codec: params.get('codec') ?? undefined, profile: params.get('profile') ?? undefined,
+      onNotice: notice,
+      onEvent: (name, evt) => {
+        logLine(name, describe(name, evt));
+        setTimeout(claims.refresh); // after page.js has updated hooks.remoteStreams for this event
+      },
     });
   } catch (err) {
     setState('error', err.message);
@@ -70,6 +84,8 @@ function hangup() {
   $('room').focus();
 }
 
+const claims = initClaimTools({ getRoom: () => session?.room ?? null, getToken: () => session?.token ?? null, logLine });
+
 $('room').value = params.get('room') ?? '';
 $('answer-form').addEventListener('submit', (ev) => { ev.preventDefault(); answer(); });
 $('mute-audio').addEventListener('click', toggleAudio);
@@ -79,7 +95,10 @@ $('hangup').addEventListener('click', hangup);
 // Single-key shortcuts, except while typing in a field.
 document.addEventListener('keydown', (ev) => {
   if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.closest?.('input, textarea, select')) return;
-  const action = { m: toggleAudio, v: toggleVideo, h: hangup }[ev.key.toLowerCase()];
+  const action = {
+    m: toggleAudio, v: toggleVideo, h: hangup,
+    f: () => claims.run('verify'), i: () => claims.run('idcard'), b: () => claims.run('bankcard'),
+  }[ev.key.toLowerCase()];
   if (action) { ev.preventDefault(); action(); }
 });
 

@@ -1,0 +1,142 @@
+package face
+
+import (
+	"image"
+	"image/color"
+	"math"
+)
+
+// rgb is an 8-bit RGB raster, 3 bytes a pixel: what TensorFlow.js's image decoders give the nets
+// (alpha dropped, colours not premultiplied).
+type rgb struct {
+	w, h int
+	pix  []uint8
+}
+
+// toRGB copies the part r of img (in img's coordinates, clipped to its bounds) into an rgb whose
+// origin is r.Min.
+func toRGB(img image.Image, r image.Rectangle) *rgb {
+	r = r.Intersect(img.Bounds())
+	out := &rgb{w: r.Dx(), h: r.Dy(), pix: make([]uint8, 3*r.Dx()*r.Dy())}
+	i := 0
+	switch m := img.(type) {
+	case *image.YCbCr:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				yi, ci := m.YOffset(x, y), m.COffset(x, y)
+				out.pix[i], out.pix[i+1], out.pix[i+2] = color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				i += 3
+			}
+		}
+	case *image.NRGBA:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := m.Pix[m.PixOffset(r.Min.X, y):]
+			for x := 0; x < r.Dx(); x++ {
+				copy(out.pix[i:i+3], row[4*x:4*x+3])
+				i += 3
+			}
+		}
+	case *image.RGBA:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := m.Pix[m.PixOffset(r.Min.X, y):]
+			for x := 0; x < r.Dx(); x++ {
+				p := row[4*x : 4*x+4]
+				if a := p[3]; a == 255 || a == 0 {
+					copy(out.pix[i:i+3], p[:3])
+				} else { // un-premultiply, as a decoder that drops alpha would have seen it
+					for j := range 3 {
+						out.pix[i+j] = uint8(min(255, (int(p[j])*255+int(a)/2)/int(a)))
+					}
+				}
+				i += 3
+			}
+		}
+	case *image.Gray:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := m.Pix[m.PixOffset(r.Min.X, y):]
+			for x := 0; x < r.Dx(); x++ {
+				v := row[x]
+				out.pix[i], out.pix[i+1], out.pix[i+2] = v, v, v
+				i += 3
+			}
+		}
+	default:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+				out.pix[i], out.pix[i+1], out.pix[i+2] = c.R, c.G, c.B
+				i += 3
+			}
+		}
+	}
+	return out
+}
+
+// crop returns the pixels of rectangle r (relative to src's origin, clipped to it).
+func (src *rgb) crop(r image.Rectangle) *rgb {
+	r = r.Intersect(image.Rect(0, 0, src.w, src.h))
+	out := &rgb{w: r.Dx(), h: r.Dy(), pix: make([]uint8, 3*r.Dx()*r.Dy())}
+	for y := 0; y < out.h; y++ {
+		copy(out.pix[3*y*out.w:3*(y+1)*out.w], src.pix[3*((r.Min.Y+y)*src.w+r.Min.X):])
+	}
+	return out
+}
+
+// squareInput fills dst (size×size×3) as face-api's NetInput.toBatchTensor does for a tensor:
+// pad the image with black to a square (all padding after the image, or split around it when
+// centre is set, the larger half after), then resize bilinearly (TensorFlow's resizeBilinear
+// without align-corners or half-pixel centres) to size×size. Values stay 0…255.
+func (src *rgb) squareInput(dst []float32, size int, centre bool) {
+	side := max(src.w, src.h)
+	offX, offY := 0, 0
+	if centre {
+		diff := side - min(src.w, src.h)
+		before := diff - int(math.Floor(float64(diff)*0.5+0.5)) // JS Math.round for the part after
+		if src.w < src.h {
+			offX = before
+		} else {
+			offY = before
+		}
+	}
+	// px reads the padded square at (x, y), channel ch.
+	px := func(x, y, ch int) float32 {
+		x -= offX
+		y -= offY
+		if x < 0 || y < 0 || x >= src.w || y >= src.h {
+			return 0
+		}
+		return float32(src.pix[3*(y*src.w+x)+ch])
+	}
+	scale := float64(side) / float64(size)
+	for oy := 0; oy < size; oy++ {
+		fy := float64(oy) * scale
+		y0 := int(fy)
+		y1 := min(y0+1, side-1)
+		dy := float32(fy - float64(y0))
+		for ox := 0; ox < size; ox++ {
+			fx := float64(ox) * scale
+			x0 := int(fx)
+			x1 := min(x0+1, side-1)
+			dx := float32(fx - float64(x0))
+			for ch := range 3 {
+				tl, tr := px(x0, y0, ch), px(x1, y0, ch)
+				bl, br := px(x0, y1, ch), px(x1, y1, ch)
+				top := tl + (tr-tl)*dx
+				bot := bl + (br-bl)*dx
+				dst[(oy*size+ox)*3+ch] = top + (bot-top)*dy
+			}
+		}
+	}
+}
+
+// toImage converts a size×size×3 raster of 0…255 values to an image, rounding to 8 bits.
+func toImage(v []float32, size int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for i := 0; i < size*size; i++ {
+		for ch := range 3 {
+			img.Pix[4*i+ch] = uint8(min(255, max(0, math.Round(float64(v[3*i+ch])))))
+		}
+		img.Pix[4*i+3] = 255
+	}
+	return img
+}

@@ -1,0 +1,217 @@
+package signaling
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"image"
+	"net/http"
+	"strconv"
+
+	"github.com/stoa-video/stoa/face"
+)
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// faceJSON is one analysed face as the API returns it.
+type faceJSON struct {
+	Box       face.Box     `json:"box"`
+	Score     float64      `json:"score"`
+	Landmarks []face.Point `json:"landmarks"`
+}
+
+func toFaceJSON(f face.Face) faceJSON {
+	return faceJSON{Box: f.Detection.Box, Score: f.Detection.Score, Landmarks: f.Landmarks[:]}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// faceReady answers 503 with how to install the weights when they are missing.
+func (s *Server) faceReady(w http.ResponseWriter) bool {
+	if s.opts.Faces == nil || s.opts.Gallery == nil {
+		msg := "face models are not installed: run `make models` (face/install-models.sh) and restart"
+		if s.opts.FacesErr != nil {
+			msg += " (" + s.opts.FacesErr.Error() + ")"
+		}
+		writeHTTPError(w, http.StatusServiceUnavailable, CodeModelsMissing, msg)
+		return false
+	}
+	return true
+}
+
+// faceInput is the image a face request works on: an upload for
+// /api/faces/..., a live snapshot for /api/rooms/{room}/participants/{uid}/faces/....
+func (s *Server) faceInput(w http.ResponseWriter, r *http.Request) (img image.Image, live bool, ok bool) {
+	if r.PathValue("room") != "" {
+		img, ok := s.participantImage(w, r)
+		return img, true, ok
+	}
+	if !s.authorized(r) {
+		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required")
+		return nil, false, false
+	}
+	img, err := uploadedImage(r)
+	if err != nil {
+		writeImageError(w, err)
+		return nil, false, false
+	}
+	return img, false, true
+}
+
+// analyse finds the faces of img, largest first; it answers the error itself.
+func (s *Server) analyse(w http.ResponseWriter, img image.Image) ([]face.Face, bool) {
+	faces, err := s.opts.Faces.Analyze(img)
+	switch {
+	case errors.Is(err, face.ErrNoFace) || (err == nil && len(faces) == 0):
+		writeHTTPError(w, http.StatusUnprocessableEntity, CodeNoFace, "no face found in the image")
+		return nil, false
+	case errors.Is(err, face.ErrImageTooLarge):
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
+		return nil, false
+	case err != nil:
+		s.log.Error("face analysis failed", "err", err)
+		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+		return nil, false
+	}
+	return faces, true
+}
+
+// serveFace handles detect, verify, enroll and identify, on an upload or a live snapshot.
+func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
+	if !s.faceReady(w) {
+		return
+	}
+	action := r.PathValue("action")
+	id := r.URL.Query().Get("id")
+	if (action == "verify" || action == "enroll") && id == "" {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, action+" needs ?id=PERSON")
+		return
+	}
+	if action != "detect" && action != "verify" && action != "enroll" && action != "identify" {
+		writeHTTPError(w, http.StatusNotFound, CodeBadRequest, "unknown face action "+quote(action))
+		return
+	}
+	img, live, ok := s.faceInput(w, r)
+	if !ok {
+		return
+	}
+	faces, ok := s.analyse(w, img)
+	if !ok {
+		return
+	}
+	out := map[string]any{"faces": len(faces), "face": toFaceJSON(faces[0])}
+	if live {
+		out["image"] = jpegDataURL(img)
+	}
+	if action == "detect" {
+		all := make([]faceJSON, len(faces))
+		for i, f := range faces {
+			all[i] = toFaceJSON(f)
+		}
+		out["all"] = all
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	d := faces[0].Descriptor
+	switch action {
+	case "verify":
+		threshold := face.DefaultThreshold
+		if v, err := strconv.ParseFloat(r.URL.Query().Get("threshold"), 64); err == nil && v > 0 && v < 2 {
+			threshold = v
+		}
+		m, same, err := s.opts.Gallery.Verify(id, d, threshold)
+		if errors.Is(err, face.ErrUnknownPerson) {
+			writeHTTPError(w, http.StatusNotFound, CodeUnknownPerson, err.Error())
+			return
+		}
+		if err != nil {
+			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			return
+		}
+		out["id"], out["name"], out["distance"], out["same"], out["threshold"] = m.ID, m.Name, m.Distance, same, threshold
+	case "enroll":
+		var photo []byte
+		if b, err := encodeJPEG(img); err == nil {
+			photo = b
+		}
+		p, err := s.opts.Gallery.Enroll(face.Person{ID: id, Name: r.URL.Query().Get("name"), Descriptors: [][128]float32{d}, Photo: photo})
+		if errors.Is(err, face.ErrBadPersonID) {
+			writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+			return
+		}
+		if err != nil {
+			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			return
+		}
+		out["id"], out["name"], out["descriptors"] = p.ID, p.Name, len(p.Descriptors)
+	case "identify":
+		k, _ := strconv.Atoi(r.URL.Query().Get("k"))
+		if k <= 0 || k > 100 {
+			k = 5
+		}
+		matches, err := s.opts.Gallery.Identify(d, k)
+		if err != nil {
+			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			return
+		}
+		if matches == nil {
+			matches = []face.Match{}
+		}
+		out["matches"] = matches
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// servePeople lists, shows (GET /api/faces/{id}, with ?photo=1 the JPEG) and deletes enrolled people.
+func (s *Server) servePeople(w http.ResponseWriter, r *http.Request) {
+	if !s.faceReady(w) {
+		return
+	}
+	if !s.authorized(r) {
+		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required")
+		return
+	}
+	id := r.PathValue("id")
+	switch {
+	case id == "":
+		people, err := s.opts.Gallery.List()
+		if err != nil {
+			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			return
+		}
+		type summary struct {
+			ID          string `json:"id"`
+			Name        string `json:"name,omitempty"`
+			Descriptors int    `json:"descriptors"`
+			Enrolled    string `json:"enrolled"`
+		}
+		list := make([]summary, 0, len(people))
+		for _, p := range people {
+			list = append(list, summary{p.ID, p.Name, len(p.Descriptors), p.Enrolled.Format("2006-01-02T15:04:05Z")})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"people": list})
+	case r.Method == http.MethodDelete:
+		if err := s.opts.Gallery.Delete(id); err != nil {
+			writeHTTPError(w, http.StatusNotFound, CodeUnknownPerson, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"deleted": id})
+	default:
+		p, err := s.opts.Gallery.Get(id)
+		if err != nil {
+			writeHTTPError(w, http.StatusNotFound, CodeUnknownPerson, err.Error())
+			return
+		}
+		if r.URL.Query().Get("photo") != "" {
+			w.Header().Set("Content-Type", "image/jpeg")
+			_, _ = w.Write(p.Photo)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": p.ID, "name": p.Name, "descriptors": len(p.Descriptors), "enrolled": p.Enrolled})
+	}
+}

@@ -1,0 +1,89 @@
+package signaling
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // uploads may be GIF
+	"image/jpeg"
+	_ "image/png" // uploads may be PNG
+	"io"
+	"mime"
+	"net/http"
+
+	_ "golang.org/x/image/webp" // phones share WebP
+)
+
+// Image limits: a phone photo is 12–50 MP compressed to a few MB; anything
+// past these is refused before it is decoded.
+const (
+	MaxImageBytes  = 20 << 20
+	MaxImagePixels = 40_000_000
+)
+
+// Image errors, mapped to HTTP codes by the API and to messages by the CLI.
+var (
+	ErrBadImage      = errors.New("not a decodable JPEG, PNG, GIF or WebP image")
+	ErrImageTooLarge = fmt.Errorf("image larger than %d bytes or %d pixels", MaxImageBytes, MaxImagePixels)
+)
+
+// DecodeImage reads one image with the limits above: the header is checked
+// for size before any pixel is decoded, so a small file claiming to be a
+// gigapixel image costs nothing.
+func DecodeImage(r io.Reader) (image.Image, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxImageBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read image: %w", err)
+	}
+	if len(data) > MaxImageBytes {
+		return nil, ErrImageTooLarge
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadImage, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%w: empty image", ErrBadImage)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return nil, fmt.Errorf("%w: %d×%d", ErrImageTooLarge, cfg.Width, cfg.Height)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadImage, err)
+	}
+	return img, nil
+}
+
+// uploadedImage reads the image of a request: the raw body, or the form
+// field "image" of a multipart upload.
+func uploadedImage(r *http.Request) (image.Image, error) {
+	r.Body = http.MaxBytesReader(nil, r.Body, MaxImageBytes+1<<20)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		f, _, err := r.FormFile("image")
+		if err != nil {
+			return nil, fmt.Errorf("%w: multipart upload without an \"image\" file: %v", ErrBadImage, err)
+		}
+		defer f.Close()
+		return DecodeImage(f)
+	}
+	return DecodeImage(r.Body)
+}
+
+// writeImageError answers an image decoding failure.
+func writeImageError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrImageTooLarge) {
+		writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
+		return
+	}
+	writeHTTPError(w, http.StatusBadRequest, CodeBadImage, err.Error())
+}
+
+// jpegDataURL renders img as a data: URL, so a console can draw boxes over
+// exactly the image that was analysed.
+func jpegDataURL(img image.Image) string {
+	var b bytes.Buffer
+	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 85})
+	return "data:image/jpeg;base64," + base64Std(b.Bytes())
+}

@@ -1,0 +1,95 @@
+package signaling
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/jpeg"
+	"net/http"
+	"slices"
+
+	"github.com/stoa-video/stoa/ocr"
+)
+
+func encodeJPEG(img image.Image) ([]byte, error) {
+	var b bytes.Buffer
+	err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90})
+	return b.Bytes(), err
+}
+
+// serveOCR reads text (or a document's fields, ?kind=...) from an uploaded
+// image (POST /api/ocr) or a live snapshot (POST /api/rooms/{room}/participants/{uid}/ocr).
+func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
+	kind := r.URL.Query().Get("kind")
+	if kind == "" {
+		kind = "text"
+	}
+	if !slices.Contains(ocr.Kinds, kind) {
+		writeHTTPError(w, http.StatusBadRequest, CodeUnsupportedKind, "kind must be one of "+joinKinds())
+		return
+	}
+	if s.opts.OCR == nil {
+		msg := "OCR models are not installed: run `make models` (ocr/install-models.sh) and restart"
+		if s.opts.OCRErr != nil {
+			msg += " (" + s.opts.OCRErr.Error() + ")"
+		}
+		writeHTTPError(w, http.StatusServiceUnavailable, CodeModelsMissing, msg)
+		return
+	}
+	var img image.Image
+	live := r.PathValue("room") != ""
+	if live {
+		var ok bool
+		if img, ok = s.participantImage(w, r); !ok {
+			return
+		}
+	} else {
+		if !s.authorized(r) {
+			writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required")
+			return
+		}
+		var err error
+		if img, err = uploadedImage(r); err != nil {
+			writeImageError(w, err)
+			return
+		}
+	}
+	lines, err := s.opts.OCR.Read(r.Context(), img)
+	if err != nil {
+		if errors.Is(err, ocr.ErrImageTooLarge) {
+			writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
+			return
+		}
+		s.log.Error("ocr failed", "err", err)
+		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+		return
+	}
+	res, err := ocr.ReadFields(kind, lines)
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, CodeUnsupportedKind, err.Error())
+		return
+	}
+	if res.Lines == nil {
+		res.Lines = []ocr.Line{}
+	}
+	out := map[string]any{"kind": res.Kind, "lines": res.Lines, "fields": res.Fields, "valid": res.Valid,
+		"width": img.Bounds().Dx(), "height": img.Bounds().Dy()}
+	if len(lines) == 0 {
+		out["warning"] = CodeNoText
+	}
+	if live {
+		out["image"] = jpegDataURL(img)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func joinKinds() string {
+	var b bytes.Buffer
+	for i, k := range ocr.Kinds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+	}
+	return b.String()
+}
