@@ -242,7 +242,7 @@ type browser struct {
 // newBrowser starts Chromium with a fake camera and microphone that need no permission prompt, WebRTC
 // allowed over loopback and sound allowed to autoplay, in a fresh profile (chromedp makes a temporary
 // --user-data-dir and removes it). It closes when the test ends.
-func newBrowser(t *testing.T, srv *server) *browser {
+func newBrowser(t *testing.T, srv *server, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	stoaBinary(t) // installs Chromium if missing
 	// The defaults: headless, --no-first-run, --disable-sync, --disable-background-networking and more; the
@@ -260,6 +260,7 @@ func newBrowser(t *testing.T, srv *server) *browser {
 		chromedp.Flag("disable-quic", true),
 		chromedp.NoFirstRun,
 	)
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
