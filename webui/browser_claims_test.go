@@ -192,4 +192,3 @@ func brief(m map[string]any) map[string]any {
 	}
 	return out
 }
-

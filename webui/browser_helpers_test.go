@@ -121,7 +121,7 @@ func startServer(t *testing.T) *server {
 	port := freePort(t)
 	s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &tailBuffer{}}
 	cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-		"--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1", "--dev")
+		"--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1", "--dev", "--data-dir", t.TempDir())
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start stoa serve: %v", err)

@@ -34,7 +34,7 @@ const KIND_TEXT = { 'idcard-front': 'ID card, front', 'idcard-back': 'ID card, b
 const FIELD_LABELS = {
   name: 'Name', sex: 'Sex', ethnicity: 'Ethnicity', birth_date: 'Date of birth', address: 'Address',
   id_number: 'ID number', issuing_authority: 'Issuing authority', valid_from: 'Valid from', valid_to: 'Valid to',
-  card_number: 'Card number', expiry: 'Expiry',
+  card_number: 'Card number', expiry: 'Expiry', bank: 'Bank', network: 'Card network',
 };
 
 /**
@@ -189,6 +189,7 @@ async function render(action, r, id) {
   const dot = Math.max(1.5, Math.min(w, h) / 200);
 
   $('face-result').hidden = !isFace;
+  $('ocr-result').hidden = isFace;
   $('claim-form').hidden = isFace;
   if (isFace) {
     const tone = action === 'enroll' ? 'info' : r.same ? 'ok' : 'bad';
@@ -204,7 +205,7 @@ async function render(action, r, id) {
       verdict.className = `badge ${r.same ? 'ok' : 'bad'}`;
       $('face-distance').textContent = fmt(r.distance);
       $('face-threshold').textContent = String(r.threshold);
-      $('face-who').textContent = r.name ? `${r.id} (${r.name})` : r.id;
+      $('face-who').textContent = r.name ?? '';
     }
     $('face-enrolled').hidden = verify;
     $('face-enrolled').textContent = verify ? '' : `Enrolled as ${r.id}: ${r.descriptors} face sample${r.descriptors === 1 ? '' : 's'} on file.`;
@@ -219,10 +220,12 @@ async function render(action, r, id) {
       svg.append(poly);
     }
     renderForm(r);
-    $('claim-summary').textContent = `${KIND_TEXT[r.kind] ?? r.kind} read`;
+    $('claim-summary').textContent = KIND_TEXT[r.kind] ?? r.kind;
   }
-  $('claim-result').dataset.action = action;
-  $('claim-result').hidden = false;
+  const result = $('claim-result');
+  result.dataset.action = action;
+  result.hidden = false;
+  result.scrollIntoView({ block: 'nearest' });
 }
 
 /** Fills #claim-form with the document's fields (read-only until the agent chooses to edit them). */
@@ -262,7 +265,6 @@ function renderForm(r) {
   const valid = $('claim-valid');
   valid.textContent = r.valid ? 'All fields valid' : 'Not valid: check the fields in red';
   valid.className = `badge ${r.valid ? 'ok' : 'bad'}`;
-  $('claim-kind').textContent = KIND_TEXT[r.kind] ?? r.kind;
   const noText = r.warning === 'no_text' || !(r.lines?.length);
   $('claim-warning').hidden = !noText;
   $('claim-warning').textContent = noText ? 'No text found: ask the customer to hold the card closer, flat and in good light.' : '';

@@ -20,7 +20,7 @@ function logLine(name, detail = '') {
   const log = $('log');
   log.append(li);
   while (log.children.length > MAX_LOG) log.firstElementChild.remove();
-  li.scrollIntoView({ block: 'nearest' });
+  log.scrollTop = log.scrollHeight; // scroll the log only: on a narrow screen the page itself scrolls
 }
 
 function describe(name, evt) {
