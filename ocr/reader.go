@@ -51,6 +51,19 @@ var now = time.Now
 // ReadFields reads the fields of a document of the given kind from its OCR
 // lines (in reading order) and validates them. The only error is an unknown
 // kind; a document that cannot be read gives a Result with Valid false.
+//
+// Fields by kind (* optional, present only when printed):
+//
+//	idcard-front  name sex ethnicity birth_date address id_number
+//	idcard-back   issuing_authority valid_from valid_to
+//	bankcard      card_number expiry* network* bank*
+//	bizlicense    credit_code name legal_rep address established
+//	plate         plate type* (ordinary, new-energy-small, police, …)
+//	driving       name sex nationality address birth_date first_issue class
+//	              id_number valid_from valid_to
+//	card          name title* company* phone phone2* email address*
+//	              (valid with a name and a phone or an email)
+//	text          none
 func ReadFields(kind string, lines []Line) (Result, error) {
 	var r Result
 	switch strings.ToLower(strings.TrimSpace(kind)) {

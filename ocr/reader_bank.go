@@ -48,7 +48,11 @@ func readBankCard(lines []Line) Result {
 	var fallback []cardToken
 	for _, seq := range seqs {
 		for start := range seq {
-			for end := len(seq); end > start; end-- {
+			last := start // the longest window that may still hold at most 19 digits
+			for n := 0; last < len(seq) && n+len(seq[last].digits) <= 19; last++ {
+				n += len(seq[last].digits)
+			}
+			for end := last; end > start; end-- {
 				w := seq[start:end]
 				digits, fixed := joinTokens(w)
 				if len(digits) < 13 || len(digits) > 19 || fixed > 3 {
@@ -114,10 +118,11 @@ func cardSequences(t string, line int) (seqs [][]cardToken, numeric bool) {
 		}
 		tok := cardToken{line: line}
 		real := 0
-		ok := true
+		ok := j-i <= 19
+		var digits strings.Builder
 		for _, r := range rs[i:j] {
 			d, isD := digitLike(r)
-			if !isD {
+			if !ok || !isD {
 				ok = false
 				break
 			}
@@ -126,8 +131,9 @@ func cardSequences(t string, line int) (seqs [][]cardToken, numeric bool) {
 			} else {
 				tok.fixed++
 			}
-			tok.digits += string(d)
+			digits.WriteRune(d)
 		}
+		tok.digits = digits.String()
 		if ok && real*2 >= j-i {
 			cur = append(cur, tok)
 		} else {

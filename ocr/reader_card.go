@@ -206,7 +206,7 @@ func phonesIn(t string) []string {
 		groups := strings.Fields(string(rs[i:j]))
 		for g := 0; g < len(groups); {
 			took := false
-			for h := len(groups); h > g; h-- {
+			for h := min(len(groups), g+6); h > g; h-- { // a number is printed in at most six groups
 				if p, ok := classifyPhone(strings.Join(groups[g:h], "")); ok {
 					out = append(out, p)
 					g, took = h, true

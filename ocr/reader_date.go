@@ -178,8 +178,8 @@ func (v *validity) setFrom(date string) {
 	v.from = date
 	if v.fromT, v.fromErr = ParseChineseDate(fixDigits(date)); v.fromErr == nil {
 		v.from = v.fromT.Format(dateLayout)
-		if v.fromT.After(today()) {
-			v.fromErr = fmt.Errorf("start %s is in the future", v.from)
+		if err := plausiblePast(v.fromT); err != nil {
+			v.fromErr = fmt.Errorf("start %s: %w", v.from, err)
 		}
 	}
 }
@@ -193,8 +193,12 @@ func (v *validity) span(allowed ...int) {
 		v.to, v.toErr = v.toT.Format(dateLayout), nil
 	}
 	if v.fromErr != nil || v.toErr != nil || v.longTerm {
-		if v.years != 0 && v.toErr == nil {
+		switch {
+		case v.toErr != nil || v.longTerm:
+		case v.years != 0:
 			v.toErr = fmt.Errorf("a span of %d years without a start date", v.years)
+		default:
+			v.toErr = errors.New("span not checked: the start date is not valid")
 		}
 		return
 	}

@@ -108,7 +108,7 @@ func checkPersonOrFirm(s string) error {
 func checkLatinName(s string) error {
 	words := strings.Fields(s)
 	if len(words) < 2 || len(words) > 4 {
-		return fmt.Errorf("Latin name has %d words, want 2 to 4", len(words))
+		return fmt.Errorf("name has %d Latin words, want 2 to 4", len(words))
 	}
 	for _, w := range words {
 		for _, r := range w {

@@ -276,11 +276,16 @@ func (d docLayout) segments(lines []Line) []textSegment {
 			if d.unlabelled != nil {
 				field = d.unlabelled(lead)
 			}
+			target := -1
+			if field == "" {
+				target = d.continued(segs, open, ln)
+			}
 			switch {
 			case field != "":
 				segs = append(segs, textSegment{field: field, value: lead, score: ln.Score, last: ln})
 				open = -1
-			case open >= 0 && takes(segs[open], ln):
+			case target >= 0:
+				open = target
 				s := &segs[open]
 				if s.value == "" {
 					s.value, s.score = lead, ln.Score
@@ -314,6 +319,25 @@ func (d docLayout) segments(lines []Line) []textSegment {
 		}
 	}
 	return segs
+}
+
+// continued returns the segment that the unlabelled line ln continues, or
+// -1: the open segment if it takes the line, or else (when lines have boxes)
+// a recent wrapping value that the line sits under, as when two columns of
+// a licence are read row by row.
+func (d docLayout) continued(segs []textSegment, open int, ln Line) int {
+	if open >= 0 && takes(segs[open], ln) {
+		return open
+	}
+	if !hasBox(ln) {
+		return -1
+	}
+	for k := len(segs) - 1; k >= 0 && k >= len(segs)-6; k-- {
+		if s := segs[k]; s.value != "" && hasBox(s.last) && labelOf(d, s.field).multiline && takes(s, ln) {
+			return k
+		}
+	}
+	return -1
 }
 
 // takes reports whether a segment may take the text of line ln: a label still

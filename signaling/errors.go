@@ -57,6 +57,7 @@ const (
 	CodeBadImage        = "bad_image"
 	CodeImageTooLarge   = "image_too_large"
 	CodeNoFace          = "no_face"
+	CodeFaceTooSmall    = "face_too_small"
 	CodeUnknownPerson   = "unknown_person"
 	CodeModelsMissing   = "models_missing"
 	CodeUnsupportedKind = "unsupported_kind"

@@ -4,12 +4,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"net/http"
 	"strconv"
 
 	"github.com/stoa-video/stoa/face"
 )
+
+// MinFaceSize is the smallest face (box side, pixels) that verify, enroll
+// and identify accept: the descriptor net sees faces as 150×150 crops, and one
+// enlarged from fewer than 20 pixels says more about the blur than the person.
+const MinFaceSize = 20
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
@@ -115,6 +121,11 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		}
 		out["all"] = all
 		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	if b := faces[0].Detection.Box; b.W < MinFaceSize || b.H < MinFaceSize {
+		writeHTTPError(w, http.StatusUnprocessableEntity, CodeFaceTooSmall, fmt.Sprintf(
+			"the largest face is %.0f×%.0f px, below %d px: too small to %s reliably; ask the customer to come closer", b.W, b.H, MinFaceSize, action))
 		return
 	}
 	d := faces[0].Descriptor

@@ -1,0 +1,245 @@
+package signaling_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"image/draw"
+	_ "image/jpeg"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	xdraw "golang.org/x/image/draw"
+
+	"github.com/stoa-video/stoa/face"
+	"github.com/stoa-video/stoa/ocr"
+	"github.com/stoa-video/stoa/signaling"
+)
+
+var (
+	modelsOnce  sync.Once
+	modelsErr   error
+	faceModels  *face.Models
+	ocrEngine   *ocr.Engine
+	installLogs []byte
+)
+
+// realModels loads the real face and OCR models, installing them with
+// `make models` first if they are missing: the API is tested on real nets.
+func realModels(t *testing.T) (*face.Models, *ocr.Engine) {
+	t.Helper()
+	modelsOnce.Do(func() {
+		installLogs, modelsErr = exec.Command("make", "-C", "..", "--no-print-directory", "models").CombinedOutput()
+		if modelsErr != nil {
+			return
+		}
+		if faceModels, modelsErr = face.LoadModels(face.DefaultModelDir()); modelsErr != nil {
+			return
+		}
+		ocrEngine, modelsErr = ocr.NewEngine(ocr.Options{ModelDir: ocr.DefaultModelDir()})
+	})
+	if modelsErr != nil {
+		t.Fatalf("models: %v\n%s", modelsErr, installLogs)
+	}
+	return faceModels, ocrEngine
+}
+
+func withClaims(t *testing.T) serverOption {
+	fm, oe := realModels(t)
+	g, err := face.OpenGallery(filepath.Join(t.TempDir(), "faces.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	return func(o *signaling.Options) {
+		o.Faces, o.Gallery, o.OCR, o.APIKeys = fm, g, oe, []string{"operator-key"}
+	}
+}
+
+// post sends body to the API with the operator key and decodes the JSON reply.
+func post(t *testing.T, url, key string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return doJSON(t, req)
+}
+
+func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := map[string]any{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: not JSON (%d): %.200s", req.Method, req.URL, res.StatusCode, raw)
+	}
+	return res.StatusCode, out
+}
+
+func testdata(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../shared/testdata", rel))
+	if err != nil {
+		t.Fatalf("test data (../shared beside the repository): %v", err)
+	}
+	return b
+}
+
+func hugePNG(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 8000, 6000))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// tinyFaces shrinks a group photo to 250 px wide: its faces are still found, at about 17×25 px.
+func tinyFaces(t *testing.T, photo []byte) []byte {
+	src, _, err := image.Decode(bytes.NewReader(photo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := src.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, 250, b.Dy()*250/b.Dx()))
+	xdraw.BiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	var out bytes.Buffer
+	_ = png.Encode(&out, dst)
+	return out.Bytes()
+}
+
+func TestFaceAPI(t *testing.T) {
+	ts := newTestServer(t, withClaims(t))
+	api := ts.http.URL + "/api/faces/"
+	photo := testdata(t, "faces/people/sheldon/1.png")
+	other := testdata(t, "faces/people/penny/1.png")
+
+	status, out := post(t, api+"enroll?id=policy-1&name=Sheldon", "operator-key", photo)
+	if status != http.StatusOK || out["id"] != "policy-1" || out["descriptors"] != float64(1) || out["faces"] != float64(1) {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	status, out = post(t, api+"verify?id=policy-1", "operator-key", photo)
+	if status != http.StatusOK || out["same"] != true || out["distance"].(float64) > 0.1 {
+		t.Errorf("verify with the enrolled photo: %d %v", status, out)
+	}
+	status, out = post(t, api+"verify?id=policy-1", "operator-key", other)
+	if status != http.StatusOK || out["same"] != false {
+		t.Errorf("verify another person: %d %v", status, out)
+	}
+	status, out = post(t, api+"identify?k=3", "operator-key", photo)
+	if m, _ := out["matches"].([]any); status != http.StatusOK || len(m) != 1 || m[0].(map[string]any)["id"] != "policy-1" {
+		t.Errorf("identify: %d %v", status, out)
+	}
+	status, out = post(t, api+"detect", "operator-key", testdata(t, "faces/groups/bbt1.jpg"))
+	if n, _ := out["faces"].(float64); status != http.StatusOK || n < 2 || len(out["all"].([]any)) != int(n) {
+		t.Errorf("detect on a group photo: %d faces=%v", status, out["faces"])
+	}
+	face0, _ := out["face"].(map[string]any)
+	if lm, _ := face0["landmarks"].([]any); len(lm) != 68 {
+		t.Errorf("the largest face has %d landmarks, want 68", len(lm))
+	}
+
+	bad := []struct {
+		name, url, key string
+		body           []byte
+		status         int
+		code           string
+	}{
+		{"no face", api + "enroll?id=ghost", "operator-key", testdata(t, "faces/reference/white.png"), http.StatusUnprocessableEntity, signaling.CodeNoFace},
+		{"face too small", api + "verify?id=policy-1", "operator-key", tinyFaces(t, testdata(t, "faces/groups/bbt1.jpg")), http.StatusUnprocessableEntity, signaling.CodeFaceTooSmall},
+		{"corrupt image", api + "detect", "operator-key", []byte("\x89PNG\r\n\x1a\nthis is not a png"), http.StatusBadRequest, signaling.CodeBadImage},
+		{"empty body", api + "detect", "operator-key", nil, http.StatusBadRequest, signaling.CodeBadImage},
+		{"huge image", api + "detect", "operator-key", hugePNG(t), http.StatusRequestEntityTooLarge, signaling.CodeImageTooLarge},
+		{"unknown person", api + "verify?id=nobody", "operator-key", photo, http.StatusNotFound, signaling.CodeUnknownPerson},
+		{"verify without id", api + "verify", "operator-key", photo, http.StatusBadRequest, signaling.CodeBadRequest},
+		{"no key", api + "detect", "", photo, http.StatusUnauthorized, signaling.CodeUnauthorized},
+		{"participant token is not an operator key", api + "enroll?id=x", ts.token("r", "u", signaling.RoleHost), photo, http.StatusUnauthorized, signaling.CodeUnauthorized},
+	}
+	for _, b := range bad {
+		status, out := post(t, b.url, b.key, b.body)
+		if status != b.status || out["code"] != b.code {
+			t.Errorf("%s: got %d %v, want %d %s", b.name, status, out, b.status, b.code)
+		}
+	}
+	// Nothing was stored half-way by the failed enrollment.
+	req, _ := http.NewRequest(http.MethodGet, api+"ghost", nil)
+	req.Header.Set("Authorization", "Bearer operator-key")
+	if status, out := doJSON(t, req); status != http.StatusNotFound || out["code"] != signaling.CodeUnknownPerson {
+		t.Errorf("a failed enrollment left %d %v", status, out)
+	}
+	req, _ = http.NewRequest(http.MethodGet, strings.TrimSuffix(api, "/"), nil)
+	req.Header.Set("Authorization", "Bearer operator-key")
+	if status, out := doJSON(t, req); status != http.StatusOK || len(out["people"].([]any)) != 1 {
+		t.Errorf("gallery list: %d %v", status, out)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, api+"policy-1", nil)
+	req.Header.Set("Authorization", "Bearer operator-key")
+	if status, _ := doJSON(t, req); status != http.StatusOK {
+		t.Errorf("delete: %d", status)
+	}
+}
+
+func TestOCRAPI(t *testing.T) {
+	ts := newTestServer(t, withClaims(t))
+	api := ts.http.URL + "/api/ocr"
+	img := filepath.Join(t.TempDir(), "text.png")
+	if out, err := exec.Command("/usr/bin/convert", "-size", "640x120", "xc:white", "-font", "Noto-Sans-CJK-SC", "-pointsize", "36",
+		"-fill", "black", "-annotate", "+20+75", "理赔编号 Claim 2026-0042", img).CombinedOutput(); err != nil {
+		t.Fatalf("render (needs imagemagick and fonts-noto-cjk): %v\n%s", err, out)
+	}
+	text, _ := os.ReadFile(img)
+	status, out := post(t, api+"?kind=text", "operator-key", text)
+	lines, _ := out["lines"].([]any)
+	if status != http.StatusOK || len(lines) != 1 || !strings.Contains(strings.ReplaceAll(lines[0].(map[string]any)["text"].(string), " ", ""), "2026-0042") {
+		t.Fatalf("OCR of a rendered line: %d %v", status, out)
+	}
+	var blank bytes.Buffer
+	_ = png.Encode(&blank, image.NewGray(image.Rect(0, 0, 320, 200)))
+	status, out = post(t, api+"?kind=idcard", "operator-key", blank.Bytes())
+	if status != http.StatusOK || out["warning"] != signaling.CodeNoText || out["valid"] != false {
+		t.Errorf("OCR of a blank image: %d %v", status, out)
+	}
+	for _, b := range []struct {
+		name, url string
+		body      []byte
+		status    int
+		code      string
+	}{
+		{"unsupported kind", api + "?kind=passport", text, http.StatusBadRequest, signaling.CodeUnsupportedKind},
+		{"corrupt image", api, []byte("GIF89a...."), http.StatusBadRequest, signaling.CodeBadImage},
+		{"huge image", api, hugePNG(t), http.StatusRequestEntityTooLarge, signaling.CodeImageTooLarge},
+	} {
+		status, out := post(t, b.url, "operator-key", b.body)
+		if status != b.status || out["code"] != b.code {
+			t.Errorf("%s: got %d %v, want %d %s", b.name, status, out, b.status, b.code)
+		}
+	}
+}
+
+// Without the weights the server still serves calls, and the face and OCR
+// endpoints say how to install them.
+func TestModelsMissing(t *testing.T) {
+	missing := face.ErrModelsMissing
+	ts := newTestServer(t, func(o *signaling.Options) {
+		o.APIKeys = []string{"operator-key"}
+		o.FacesErr, o.OCRErr = missing, ocr.ErrModelsMissing
+	})
+	for _, url := range []string{"/api/faces/detect", "/api/ocr?kind=idcard", "/api/rooms/r/participants/u/faces/verify?id=x", "/api/rooms/r/participants/u/ocr"} {
+		status, out := post(t, ts.http.URL+url, "operator-key", []byte("x"))
+		msg, _ := out["message"].(string)
+		if status != http.StatusServiceUnavailable || out["code"] != signaling.CodeModelsMissing || !strings.Contains(msg, "make models") {
+			t.Errorf("%s without models: %d %v", url, status, out)
+		}
+	}
+}
