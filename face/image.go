@@ -98,32 +98,46 @@ func (src *rgb) squareInput(dst []float32, size int, centre bool) {
 			offY = before
 		}
 	}
-	// px reads the padded square at (x, y), channel ch.
-	px := func(x, y, ch int) float32 {
-		x -= offX
-		y -= offY
-		if x < 0 || y < 0 || x >= src.w || y >= src.h {
-			return 0
-		}
-		return float32(src.pix[3*(y*src.w+x)+ch])
+	// Source columns and rows (-1 in the padding) and weights of every output column and row.
+	type tap struct {
+		i0, i1 int
+		f      float32
 	}
-	scale := float64(side) / float64(size)
-	for oy := 0; oy < size; oy++ {
-		fy := float64(oy) * scale
-		y0 := int(fy)
-		y1 := min(y0+1, side-1)
-		dy := float32(fy - float64(y0))
-		for ox := 0; ox < size; ox++ {
-			fx := float64(ox) * scale
-			x0 := int(fx)
-			x1 := min(x0+1, side-1)
-			dx := float32(fx - float64(x0))
+	taps := func(off, limit int) []tap {
+		t := make([]tap, size)
+		scale := float64(side) / float64(size)
+		for o := range t {
+			p := float64(o) * scale
+			i0 := int(p)
+			i1 := min(i0+1, side-1)
+			t[o] = tap{i0 - off, i1 - off, float32(p - float64(i0))}
+			if t[o].i0 < 0 || t[o].i0 >= limit {
+				t[o].i0 = -1
+			}
+			if t[o].i1 < 0 || t[o].i1 >= limit {
+				t[o].i1 = -1
+			}
+		}
+		return t
+	}
+	xs, ys := taps(offX, src.w), taps(offY, src.h)
+	var zero [3]uint8
+	at := func(x, y int) []uint8 {
+		if x < 0 || y < 0 {
+			return zero[:]
+		}
+		i := 3 * (y*src.w + x)
+		return src.pix[i : i+3]
+	}
+	for oy, ty := range ys {
+		out := dst[3*oy*size : 3*(oy+1)*size]
+		for ox, tx := range xs {
+			tl, tr := at(tx.i0, ty.i0), at(tx.i1, ty.i0)
+			bl, br := at(tx.i0, ty.i1), at(tx.i1, ty.i1)
 			for ch := range 3 {
-				tl, tr := px(x0, y0, ch), px(x1, y0, ch)
-				bl, br := px(x0, y1, ch), px(x1, y1, ch)
-				top := tl + (tr-tl)*dx
-				bot := bl + (br-bl)*dx
-				dst[(oy*size+ox)*3+ch] = top + (bot-top)*dy
+				top := float32(tl[ch]) + (float32(tr[ch])-float32(tl[ch]))*tx.f
+				bot := float32(bl[ch]) + (float32(br[ch])-float32(bl[ch]))*tx.f
+				out[3*ox+ch] = top + (bot-top)*ty.f
 			}
 		}
 	}

@@ -32,10 +32,10 @@ func TestKernels(t *testing.T) {
 		bias := randSlice(r, 16)
 		for _, clamp := range [][2]float32{noClamp, relu, relu6} {
 			got, want := make([]float32, rowPad*ldc), make([]float32, rowPad*ldc)
-			kernel6x16(a, lda, b, k, got, ldc, bias, clamp[0], clamp[1])
-			kernel6x16Go(a, lda, b, k, want, ldc, bias, clamp[0], clamp[1])
+			kernel12x16(a, lda, b, k, got, ldc, bias, clamp[0], clamp[1])
+			kernel12x16Go(a, lda, b, k, want, ldc, bias, clamp[0], clamp[1])
 			if i, ok := near(got, want, 1e-5); !ok {
-				t.Fatalf("kernel6x16 k=%d clamp=%v: [%d] = %v, want %v", k, clamp, i, got[i], want[i])
+				t.Fatalf("kernel12x16 k=%d clamp=%v: [%d] = %v, want %v", k, clamp, i, got[i], want[i])
 			}
 		}
 	}
@@ -49,6 +49,19 @@ func TestKernels(t *testing.T) {
 			dwAccRowGo(want, in, w, n, c, stride*c)
 			if i, ok := near(got, want, 1e-6); !ok {
 				t.Fatalf("dwAccRow c=%d stride=%d: [%d] = %v, want %v", c, stride, i, got[i], want[i])
+			}
+		}
+	}
+	for _, c := range []int{16, 32, 48, 160} {
+		for _, stride := range []int{1, 2} {
+			n := 5
+			in, w := randSlice(r, (n-1)*stride*c+3*c), randSlice(r, 3*c)
+			got := randSlice(r, n*c)
+			want := append([]float32(nil), got...)
+			dwAcc3Row(got, in, w, n, c, stride*c)
+			dwAcc3RowGo(want, in, w, n, c, stride*c)
+			if i, ok := near(got, want, 1e-5); !ok {
+				t.Fatalf("dwAcc3Row c=%d stride=%d: [%d] = %v, want %v", c, stride, i, got[i], want[i])
 			}
 		}
 	}

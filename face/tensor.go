@@ -14,7 +14,7 @@ type tensor struct {
 
 // rowPad is the height of the matmul micro-kernel: every activation buffer has room for its
 // pixel count rounded up to it, so the kernel never needs a ragged last block.
-const rowPad = 6
+const rowPad = 12
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
@@ -182,19 +182,45 @@ func (d *dwCall) part(lo, hi int) {
 				continue
 			}
 			in := x.d[iy*x.w*c : (iy+1)*x.w*c]
-			for kx := 0; kx < l.k; kx++ {
-				// Output columns whose input column ox*s+kx-pl is inside the image.
-				first := max(0, (pl-kx+s-1)/s)
-				last := min(out.w-1, (x.w-1+pl-kx)/s)
-				if last < first {
-					continue
+			wrow := l.w[ky*l.k*c : (ky+1)*l.k*c]
+			// Output columns whose input column ox*s+kx-pl is inside the image, for tap kx.
+			first := func(kx int) int { return max(0, -floorDiv(kx-pl, s)) }
+			last := func(kx int) int { return min(out.w-1, floorDiv(x.w-1+pl-kx, s)) }
+			lo3, hi3 := 0, -1 // columns where all taps are inside: done three taps at a time
+			if l.k == 3 {
+				lo3, hi3 = first(0), last(2)
+				if hi3 >= lo3 {
+					ix := lo3*s - pl
+					dwAcc3Row(row[lo3*c:(hi3+1)*c], in[ix*c:], wrow, hi3-lo3+1, c, s*c)
 				}
-				ix := first*s + kx - pl
-				dwAccRow(row[first*c:(last+1)*c], in[ix*c:], l.w[(ky*l.k+kx)*c:(ky*l.k+kx+1)*c], last-first+1, c, s*c)
+			}
+			for kx := 0; kx < l.k; kx++ {
+				f, t := first(kx), last(kx)
+				for f <= t { // the columns of [f, t] outside [lo3, hi3], in at most two runs
+					end := t
+					if f < lo3 {
+						end = min(t, lo3-1)
+					} else if f <= hi3 {
+						f = hi3 + 1
+						continue
+					}
+					ix := f*s + kx - pl
+					dwAccRow(row[f*c:(end+1)*c], in[ix*c:], wrow[kx*c:(kx+1)*c], end-f+1, c, s*c)
+					f = end + 1
+				}
 			}
 		}
 		clampVec(row, l.clamp[0], l.clamp[1])
 	}
+}
+
+// floorDiv is a/b rounded down (b > 0).
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 // gemmCall is one matrix product C = clamp(A·B + bias), split by rows or by panels of columns.
@@ -242,10 +268,10 @@ func (g *gemmCall) part(lo, hi int) {
 			for r := c0; r < c1; r += rowPad {
 				a := g.a[r*k:]
 				if cols == 16 {
-					kernel6x16(a, k, b, k, g.c[r*l.cout+p*16:], l.cout, bias, l.clamp[0], l.clamp[1])
+					kernel12x16(a, k, b, k, g.c[r*l.cout+p*16:], l.cout, bias, l.clamp[0], l.clamp[1])
 					continue
 				}
-				kernel6x16(a, k, b, k, tail[:], 16, bias, l.clamp[0], l.clamp[1])
+				kernel12x16(a, k, b, k, tail[:], 16, bias, l.clamp[0], l.clamp[1])
 				for i := 0; i < rowPad; i++ {
 					copy(g.c[(r+i)*l.cout+p*16:(r+i)*l.cout+p*16+cols], tail[i*16:i*16+cols])
 				}
