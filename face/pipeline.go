@@ -13,7 +13,15 @@ import (
 // The detector misses faces that fill the whole frame, so when it finds none in an image that
 // looks like a tight crop (at most 2:1 either way), Analyze pads the image with neutral grey,
 // half its width on the left and right and half its height above and below, and tries again.
+//
+// Faces are aligned with their eyes level (AlignOptions.Rotate), as the dlib chips the descriptor
+// net was trained on; AnalyzeWith with Rotate false reproduces face-api.js's upright crop.
 func (m *Models) Analyze(img image.Image) ([]Face, error) {
+	return m.AnalyzeWith(img, AlignOptions{Rotate: true})
+}
+
+// AnalyzeWith is Analyze with the faces aligned as o says.
+func (m *Models) AnalyzeWith(img image.Image, o AlignOptions) ([]Face, error) {
 	if err := checkSize(img); err != nil {
 		return nil, err
 	}
@@ -22,10 +30,10 @@ func (m *Models) Analyze(img image.Image) ([]Face, error) {
 		return nil, fmt.Errorf("analyze empty image: %w", ErrNoFace)
 	}
 	src := toRGB(img, b)
-	faces := m.analyze(src)
+	faces := m.analyze(src, o)
 	if len(faces) == 0 && tightCrop(src.w, src.h) {
 		px, py := src.w/2, src.h/2
-		faces = m.analyze(src.pad(px, py, 128))
+		faces = m.analyze(src.pad(px, py, 128), o)
 		for i := range faces {
 			f := &faces[i]
 			f.Detection.Box = clipToImage(Box{f.Detection.Box.X - float64(px), f.Detection.Box.Y - float64(py),
@@ -62,7 +70,7 @@ func (m *Models) Analyze(img image.Image) ([]Face, error) {
 }
 
 // analyze runs the whole pipeline on src, in src's pixels.
-func (m *Models) analyze(src *rgb) []Face {
+func (m *Models) analyze(src *rgb, o AlignOptions) []Face {
 	var faces []Face
 	for _, det := range m.detector.forward(m.workers, src) {
 		r := clipBox(det.Box, src.w, src.h)
@@ -70,11 +78,11 @@ func (m *Models) analyze(src *rgb) []Face {
 			continue
 		}
 		lm := m.landmarksOf(src.crop(r), r.Min)
-		aligned := alignedCrop(src.crop(alignBounds(lm, src.w, src.h)))
+		aligned := o.align(src, lm)
 		if aligned == nil {
 			continue
 		}
-		desc := m.recognition.forward(m.workers, toRGB(aligned, aligned.Bounds()))
+		desc := m.recognition.forward(m.workers, aligned)
 		faces = append(faces, Face{Detection: det, Landmarks: lm, Descriptor: desc})
 	}
 	return faces
