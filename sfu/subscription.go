@@ -1,0 +1,225 @@
+package sfu
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// subscription is one participant receiving one publisher's stream on a
+// PeerConnection of its own, named SubPC(publisher): the server offers, the
+// client answers, so subscribing never renegotiates anything else.
+type subscription struct {
+	publisher string
+	pc        *webrtc.PeerConnection
+	ups       []UpTrack
+	downs     []*RTPDownTrack
+	remoteSet bool
+	pending   []webrtc.ICECandidateInit
+	notified  bool
+}
+
+// Subscribe starts receiving publisher uid's stream on a new PeerConnection;
+// the offer for it reaches the Listener. Subscribing twice is a no-op.
+func (p *Participant) Subscribe(uid string) error {
+	pubr := p.room.Participant(uid)
+	if pubr == nil || pubr == p {
+		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+	}
+	ups := pubr.UpTracks()
+	if _, ok := pubr.streamInfo(); !ok || len(ups) == 0 {
+		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	var stale *subscription
+	if old, ok := p.subs[uid]; ok {
+		if len(old.ups) > 0 && old.ups[0] == ups[0] {
+			p.mu.Unlock()
+			return nil
+		}
+		stale = old // a subscription to an earlier publication of the same uid
+	}
+	sub := &subscription{publisher: uid}
+	p.subs[uid] = sub
+	p.mu.Unlock()
+	if stale != nil {
+		closeSub(stale)
+	}
+
+	pc, err := p.room.sfu.newDownPC()
+	if err != nil {
+		p.removeSub(sub)
+		return fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
+	}
+	subUps := make([]UpTrack, 0, len(ups))
+	downs := make([]*RTPDownTrack, 0, len(ups))
+	for _, up := range ups {
+		d := NewRTPDownTrack(up.ID(), uid, up)
+		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			p.removeSub(sub)
+			_ = pc.Close()
+			return fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, up.ID(), err)
+		}
+		subUps = append(subUps, up)
+		downs = append(downs, d)
+		sender := tr.Sender()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			buf := make([]byte, maxPacketSize)
+			for {
+				n, _, err := sender.Read(buf)
+				if err != nil {
+					return
+				}
+				if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+					d.HandleRTCP(pkts)
+				}
+			}
+		}()
+	}
+	p.mu.Lock()
+	if p.subs[uid] != sub {
+		p.mu.Unlock()
+		_ = pc.Close()
+		return nil // dropped while being set up
+	}
+	sub.pc, sub.ups, sub.downs = pc, subUps, downs
+	for i, up := range subUps {
+		up.AddDownTrack(downs[i])
+	}
+	p.mu.Unlock()
+	name := SubPC(uid)
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s != webrtc.PeerConnectionStateConnected {
+			return
+		}
+		p.mu.Lock()
+		first := !sub.notified && p.subs[uid] == sub
+		sub.notified = true
+		p.mu.Unlock()
+		for _, up := range sub.ups {
+			up.RequestKeyframe()
+		}
+		if first {
+			p.notify(Event{Type: EventSubscribed, UID: uid, PC: name})
+		}
+	})
+	return p.sendOffer(sub, false)
+}
+
+func (p *Participant) sendOffer(sub *subscription, restart bool) error {
+	offer, err := sub.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err != nil {
+		return fmt.Errorf("offer to %s for %s: %w", p.uid, sub.publisher, err)
+	}
+	p.mu.Lock()
+	sub.remoteSet = false
+	p.mu.Unlock()
+	sdpText, err := setLocalAndGather(sub.pc, offer)
+	if err != nil {
+		return fmt.Errorf("offer to %s for %s: %w", p.uid, sub.publisher, err)
+	}
+	p.notify(Event{Type: EventOffer, PC: SubPC(sub.publisher), UID: sub.publisher, SDP: sdpText})
+	return nil
+}
+
+func (p *Participant) removeSub(sub *subscription) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.subs[sub.publisher] == sub {
+		delete(p.subs, sub.publisher)
+		return true
+	}
+	return false
+}
+
+// Unsubscribe stops receiving uid's stream.
+func (p *Participant) Unsubscribe(uid string) error {
+	if !p.dropSubscription(uid) {
+		return fmt.Errorf("unsubscribe %s from %q: %w", p.uid, uid, ErrStreamNotFound)
+	}
+	return nil
+}
+
+// dropSubscription closes the subscription to uid if there is one.
+func (p *Participant) dropSubscription(uid string) bool {
+	p.mu.Lock()
+	sub := p.subs[uid]
+	delete(p.subs, uid)
+	p.mu.Unlock()
+	if sub == nil {
+		return false
+	}
+	closeSub(sub)
+	return true
+}
+
+func closeSub(sub *subscription) {
+	for i, up := range sub.ups {
+		up.RemoveDownTrack(sub.downs[i])
+	}
+	if sub.pc != nil {
+		_ = sub.pc.Close()
+	}
+}
+
+func (p *Participant) findSub(pcName string) (*subscription, error) {
+	uid, ok := strings.CutPrefix(pcName, "sub:")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sub := p.subs[uid]; ok && sub != nil && sub.pc != nil {
+		return sub, nil
+	}
+	return nil, fmt.Errorf("%s has no connection %q: %w", p.uid, pcName, ErrPCNotFound)
+}
+
+// SetAnswer applies the participant's answer to a subscription offer.
+func (p *Participant) SetAnswer(pcName, answer string) error {
+	sub, err := p.findSub(pcName)
+	if err != nil {
+		return err
+	}
+	if err := sub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return fmt.Errorf("%w: apply answer for %s: %v", ErrInvalidSDP, pcName, err)
+	}
+	p.mu.Lock()
+	sub.remoteSet = true
+	pending := sub.pending
+	sub.pending = nil
+	p.mu.Unlock()
+	for _, c := range pending {
+		_ = sub.pc.AddICECandidate(c)
+	}
+	return nil
+}
+
+// RestartICE sends a new offer with fresh ICE credentials for a subscription.
+func (p *Participant) RestartICE(pcName string) error {
+	sub, err := p.findSub(pcName)
+	if err != nil {
+		return err
+	}
+	return p.sendOffer(sub, true)
+}
+
+// DownTrackStats returns the counters of every down track of the
+// participant's subscriptions.
+func (p *Participant) DownTrackStats() []DownStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []DownStats
+	for _, s := range p.subs {
+		for _, d := range s.downs {
+			out = append(out, d.Stats())
+		}
+	}
+	return out
+}
