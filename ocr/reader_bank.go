@@ -10,7 +10,12 @@ import (
 // carries a Luhn check digit; the expiry is MM/YY near "VALID THRU".
 
 // expiryPattern matches MM/YY or MM/YYYY, allowing digit confusables.
-var expiryPattern = regexp.MustCompile(`(?:^|[^0-9A-Za-z])([0-9OoIlZSB]{2}) ?/ ?([0-9OoIlZSB]{4}|[0-9OoIlZSB]{2})(?:$|[^0-9A-Za-z])`)
+// A letter may touch the month ("THRU12/33" when OCR glues the label on).
+var expiryPattern = regexp.MustCompile(`(?:^|[^0-9])([0-9OoIlZSB]{2}) ?/ ?([0-9OoIlZSB]{4}|[0-9OoIlZSB]{2})(?:$|[^0-9A-Za-z])`)
+
+// groupSeparators are what OCR reads between embossed digit groups besides
+// spaces: the gaps show up as dots or dashes.
+var groupSeparators = strings.NewReplacer(".", " ", "·", " ", "-", " ", "_", " ")
 
 // expiryLabels introduce the expiry date ("VALID THRU", "GOOD THRU", "EXP", 有效期).
 var expiryLabels = []string{"THRU", "EXP", "GOOD", "有效期", "到期"}
@@ -37,7 +42,7 @@ func readBankCard(lines []Line) Result {
 	var seqs [][]cardToken
 	prevNumeric := false
 	for i, t := range texts {
-		lineSeqs, numeric := cardSequences(expiryPattern.ReplaceAllString(t, " # "), i)
+		lineSeqs, numeric := cardSequences(groupSeparators.Replace(expiryPattern.ReplaceAllString(t, " # ")), i)
 		if numeric && prevNumeric && len(seqs) > 0 && len(lineSeqs) == 1 {
 			seqs[len(seqs)-1] = append(seqs[len(seqs)-1], lineSeqs[0]...)
 		} else {
@@ -47,6 +52,22 @@ func readBankCard(lines []Line) Result {
 	}
 	var fallback []cardToken
 	for _, seq := range seqs {
+		// A sequence that is a whole card number by itself is taken whole:
+		// a misread one must fail the Luhn check, not pass through a part
+		// of it that happens to.
+		if all, fixed := joinTokens(seq); len(all) >= 13 && len(all) <= 19 && fixed <= 3 {
+			if ValidLuhn(all) {
+				fs.ok("card_number", all, tokenScore(lines, seq))
+				if n := cardNetwork(all); n != "" {
+					fs.ok("network", n, tokenScore(lines, seq))
+				}
+				return bankResult(fs, lines, texts)
+			}
+			if fallback == nil {
+				fallback = seq
+			}
+			continue
+		}
 		for start := range seq {
 			last := start // the longest window that may still hold at most 19 digits
 			for n := 0; last < len(seq) && n+len(seq[last].digits) <= 19; last++ {

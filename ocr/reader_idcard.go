@@ -3,6 +3,7 @@ package ocr
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -189,23 +190,35 @@ func crossCheckID(fs fieldSet) {
 	}
 }
 
+// yearRun finds where a date (a year and a separator) starts in a line.
+var yearRun = regexp.MustCompile(`[0-9OoIlZSB]{4}[.\-/年]`)
+
 // readIDBack reads the back of an ID card: the issuing authority and a
 // validity of 5, 10 or 20 years, or long-term (长期).
 func readIDBack(lines []Line) Result {
 	segs := idBackLayout.segments(lines)
 	fs := fieldSet{}
+	validity, haveValidity := first(segs, "validity")
 	if s, ok := first(segs, "issuing_authority"); ok {
+		// When the 有效期限 label is lost, the authority runs on into the
+		// validity line: split it off at the first year-like run.
+		if loc := yearRun.FindStringIndex(s.value); loc != nil {
+			if !haveValidity {
+				validity, haveValidity = textSegment{field: "validity", value: s.value[loc[0]:], score: s.score}, true
+			}
+			s.value = strings.TrimSpace(s.value[:loc[0]])
+		}
 		var err error
 		if !strings.Contains(s.value, "公安") && !strings.Contains(s.value, "出入境") {
 			err = errors.New("not a public security authority (公安)")
 		}
 		fs.check("issuing_authority", s.value, s.score, err)
 	}
-	if s, ok := first(segs, "validity"); ok {
-		v := readValidity(s.value)
+	if haveValidity {
+		v := readValidity(validity.value)
 		v.span(5, 10, 20)
-		fs.check("valid_from", v.from, s.score, v.fromErr)
-		fs.check("valid_to", v.to, s.score, v.toErr)
+		fs.check("valid_from", v.from, validity.score, v.fromErr)
+		fs.check("valid_to", v.to, validity.score, v.toErr)
 	}
 	return fs.result("idcard-back", "issuing_authority", "valid_from", "valid_to")
 }

@@ -1,7 +1,8 @@
 // Package webui serves the browser side of Stoa from the binary: the customer's
-// call page, the agent's console, and the SDK (sdk/stoa.js) both pages and
-// customer apps import. The files are plain HTML, CSS and ES modules with no
-// build step, so what is in this directory is exactly what browsers get.
+// call page, the agent's console, and the SDK (sdk/stoa.js and the modules it
+// imports beside it) both pages and customer apps import. The files are plain
+// HTML, CSS and ES modules with no build step, so what is in this directory is
+// exactly what browsers get.
 package webui
 
 import (
@@ -13,14 +14,16 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"strings"
 	"time"
 )
 
-//go:embed index.html call.html console.html sdk/stoa.js static
+//go:embed index.html call.html console.html sdk static
 var files embed.FS
 
-// sdkPath is where apps import the SDK from.
-const sdkPath = "/sdk/stoa.js"
+// sdkDir is where apps import the SDK from: /sdk/stoa.js, which imports the other
+// modules of the directory by relative URL.
+const sdkDir = "/sdk/"
 
 // pages maps the extensionless page routes to their files.
 var pages = map[string]string{
@@ -53,15 +56,16 @@ func buildAssets() map[string]asset {
 	for route, name := range pages {
 		add(route, name)
 	}
-	add(sdkPath, "sdk/stoa.js")
-	err := fs.WalkDir(files, "static", func(name string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			add("/"+name, name)
+	for _, dir := range []string{"sdk", "static"} {
+		err := fs.WalkDir(files, dir, func(name string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				add("/"+name, name)
+			}
+			return err
+		})
+		if err != nil {
+			panic("webui: walk embedded " + dir + " files: " + err.Error())
 		}
-		return err
-	})
-	if err != nil {
-		panic("webui: walk embedded static files: " + err.Error())
 	}
 	return m
 }
@@ -83,8 +87,8 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
-// Handler serves GET and HEAD for / (the index), /call, /console, /sdk/stoa.js
-// and /static/...; every other path is 404. Responses carry
+// Handler serves GET and HEAD for / (the index), /call, /console, /sdk/... (stoa.js
+// and its modules) and /static/...; every other path is 404. Responses carry
 // `Cache-Control: no-cache` so a new binary's pages and SDK are picked up at
 // once, and the SDK may be imported from any origin.
 func Handler() http.Handler {
@@ -104,8 +108,9 @@ func Handler() http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("ETag", a.etag)
-		if r.URL.Path == sdkPath {
-			// Apps on their own origin import the SDK from the Stoa server; module scripts need CORS.
+		if strings.HasPrefix(r.URL.Path, sdkDir) {
+			// Apps on their own origin import the SDK from the Stoa server; module scripts, stoa.js and
+			// every module it imports, need CORS.
 			h.Set("Access-Control-Allow-Origin", "*")
 		}
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))

@@ -1,0 +1,539 @@
+/**
+ * The Agora Web SDK 2.x/3.x-shaped face on the core's Room: `Client` (createClient) translates Room's events
+ * and promises into Agora's events and callbacks, `Stream` (createStream, or `stream-added`) captures, plays,
+ * mutes and reports stats the way Agora's does, plus the module functions `checkSystemRequirements` and
+ * `getDevices`. Agora code runs on it after swapping `import AgoraRTC from 'agora-rtc-sdk'` for stoa.js.
+ */
+
+import { log } from './log.js';
+import { videoProfile, videoConstraints } from './profiles.js';
+import { Emitter, Room } from './core.js';
+
+/**
+ * @typedef {import('./profiles.js').VideoProfile} VideoProfile
+ * @typedef {import('./core.js').StreamInfo} StreamInfo
+ */
+
+/** Calls an Agora-style callback asynchronously, as Agora does, if there is one. */
+function later(fn, ...args) {
+  if (typeof fn === 'function') setTimeout(() => fn(...args), 0);
+}
+
+/** Uids are strings on the wire; Agora apps get a number back when the uid is a 32-bit unsigned integer. */
+function agoraUid(uid) {
+  return /^(0|[1-9]\d{0,9})$/.test(uid) && Number(uid) <= 0xffffffff ? Number(uid) : uid;
+}
+
+/* ------------------------------------------------------------------ stats */
+
+/**
+ * Agora's stream statistics (strings, as Agora gives them) from a PeerConnection's getStats().
+ * @param {RTCPeerConnection|null} pc @param {boolean} local
+ */
+async function streamStats(pc, local) {
+  const out = {};
+  if (!pc) return out;
+  const report = await pc.getStats();
+  let rtt = 0;
+  report.forEach((s) => {
+    const kind = s.kind ?? s.mediaType;
+    const dir = `${kind === 'audio' ? 'audio' : 'video'}${local ? 'Send' : 'Receive'}`;
+    if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime != null) rtt = s.currentRoundTripTime * 1000;
+    if (local && s.type === 'outbound-rtp') {
+      Object.assign(out, { [`${dir}Bytes`]: String(s.bytesSent ?? 0), [`${dir}Packets`]: String(s.packetsSent ?? 0) });
+    } else if (local && s.type === 'remote-inbound-rtp') {
+      out[`${dir}PacketsLost`] = String(s.packetsLost ?? 0);
+    } else if (!local && s.type === 'inbound-rtp') {
+      Object.assign(out, { [`${dir}Bytes`]: String(s.bytesReceived ?? 0), [`${dir}Packets`]: String(s.packetsReceived ?? 0),
+        [`${dir}PacketsLost`]: String(s.packetsLost ?? 0) });
+      if (s.jitterBufferEmittedCount) out[`${dir}Delay`] = String(Math.round(1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount));
+      if (kind === 'video') out.videoReceiveDecodeFrameRate = String(s.framesPerSecond ?? 0);
+    }
+    if ((s.type === 'outbound-rtp' || s.type === 'inbound-rtp') && kind === 'video') {
+      out[`${dir}FrameRate`] = String(s.framesPerSecond ?? 0);
+      if (s.frameWidth) Object.assign(out, { [`${dir}ResolutionWidth`]: String(s.frameWidth), [`${dir}ResolutionHeight`]: String(s.frameHeight) });
+    }
+  });
+  out.accessDelay = String(Math.round(rtt));
+  if (!local) out.endToEndDelay = String(Math.round(rtt / 2 + Number(out.videoReceiveDelay ?? 0)));
+  return out;
+}
+
+/* ------------------------------------------------------------------ Agora face: Stream */
+
+/** @type {WeakMap<Stream, Room>} local Streams and the Room each is published on */
+const publishedOn = new WeakMap();
+
+/**
+ * @typedef {object} StreamSpec
+ * @property {number|string} [streamID] the uid, as Agora asks
+ * @property {boolean} [audio] @property {boolean} [video] @property {boolean} [screen] @property {boolean} [screenAudio]
+ * @property {MediaStream} [mediaStream] publish this stream instead of capturing one
+ * @property {MediaStreamTrack} [audioSource] @property {MediaStreamTrack} [videoSource]
+ * @property {string} [cameraId] @property {string} [microphoneId] @property {'user'|'environment'} [facingMode]
+ */
+
+/**
+ * An Agora-shaped stream: local (from createStream) or remote (from `stream-added`). Events (`stream.on`):
+ * `accessAllowed`, `accessDenied`, `player-status-change`, `audioTrackEnded`, `videoTrackEnded`.
+ */
+export class Stream extends Emitter {
+  /** @type {MediaStream|null} */
+  mediaStream = null;
+  /** @type {StreamInfo|null} a remote stream's description from the server */
+  info = null;
+  #spec;
+  #id;
+  /** @type {Room|null} a remote stream's room */
+  #room = null;
+  #profile = videoProfile('480p_1');
+  #muted = { audio: false, video: false };
+  /** @type {{box: HTMLElement, video: HTMLVideoElement, audio: HTMLAudioElement|null}|null} */
+  #player = null;
+
+  /** @param {StreamSpec} spec @param {{room: Room, info: StreamInfo}} [remote] (internal) */
+  constructor(spec = {}, remote) {
+    super();
+    this.#spec = { audio: true, video: true, ...spec };
+    this.local = !remote;
+    if (remote) {
+      this.info = remote.info;
+      this.#room = remote.room;
+    }
+    this.#id = spec.streamID ?? (remote ? agoraUid(remote.info.uid) : undefined);
+    this.mediaStream = spec.mediaStream ?? null;
+  }
+
+  getId() { return this.#id; }
+
+  /** The RTCPeerConnection carrying this stream: the pub PC for a published local stream, the sub PC for a remote one. */
+  get pc() {
+    return this.local ? publishedOn.get(this)?.pubPC ?? null : this.#room?.subPC(this.info.uid) ?? null;
+  }
+
+  /** The profile the next capture or publish uses. @returns {VideoProfile} */
+  get videoProfile() { return this.#profile; }
+
+  /** Captures the camera and microphone (or screen); fires `accessAllowed` or `accessDenied`. */
+  init(ok, err) {
+    if (!this.local) { later(err, { type: 'error', msg: 'INVALID_OPERATION', info: 'remote streams need no init' }); return; }
+    this.#capture().then((ms) => {
+      this.mediaStream = ms;
+      for (const t of ms.getTracks()) t.addEventListener('ended', () => this.emit(`${t.kind}TrackEnded`, {}));
+      this.emit('accessAllowed', { type: 'accessAllowed' });
+      ok?.();
+    }, (e) => {
+      const msg = e?.name ?? 'UNDEFINED';
+      if (msg === 'NotAllowedError' || msg === 'SecurityError') this.emit('accessDenied', { type: 'accessDenied' });
+      err?.({ type: 'error', msg, info: e?.message ?? null });
+    });
+  }
+
+  async #capture() {
+    const s = this.#spec;
+    if (s.mediaStream) return s.mediaStream;
+    if (s.audioSource || s.videoSource) return new MediaStream([s.audioSource, s.videoSource].filter(Boolean));
+    const md = navigator.mediaDevices;
+    if (!md) throw Object.assign(new Error('no media devices here (is the page on https?)'), { name: 'NOT_SUPPORTED' });
+    const audio = s.audio ? (s.microphoneId ? { deviceId: { exact: s.microphoneId } } : true) : false;
+    if (s.screen) {
+      const screen = await md.getDisplayMedia({ video: true, audio: !!s.screenAudio });
+      if (audio) for (const t of (await md.getUserMedia({ audio })).getAudioTracks()) screen.addTrack(t);
+      return screen;
+    }
+    const video = s.video && {
+      ...videoConstraints(this.#profile),
+      ...(s.cameraId && { deviceId: { exact: s.cameraId } }),
+      ...(s.facingMode && { facingMode: s.facingMode }),
+    };
+    return md.getUserMedia({ audio, video });
+  }
+
+  /** @param {string} profile one of VIDEO_PROFILES, e.g. '360p_3' */
+  setVideoProfile(profile) {
+    this.#profile = videoProfile(profile);
+    const room = publishedOn.get(this);
+    const done = room ? room.setVideoProfile(this.#profile) : this.getVideoTrack()?.applyConstraints(videoConstraints(this.#profile));
+    Promise.resolve(done).catch((e) => log.warn('setVideoProfile', e));
+  }
+
+  /** @param {{resolution?: {width: number, height: number}, frameRate?: {min: number, max: number}, bitrate?: {min: number, max: number}}} cfg */
+  setVideoEncoderConfiguration(cfg) {
+    const p = this.#profile;
+    this.setVideoProfile(/** @type {any} */ ({
+      width: cfg.resolution?.width ?? p.width, height: cfg.resolution?.height ?? p.height,
+      frameRate: cfg.frameRate?.min ?? p.frameRate, maxBitrate: cfg.bitrate?.max ?? p.maxBitrate,
+    }));
+  }
+
+  /**
+   * Plays the stream in the element with that id: a `<video autoplay playsinline muted>` (and, for a remote
+   * stream, an `<audio>`) inside a `div#player_<id>`. cb(null) once playing, cb({status, reason}) if the
+   * browser blocked it (`status: 'paused'`: call resume() from a user gesture) or it was removed first ('aborted').
+   * @param {string} elementId @param {{fit?: 'cover'|'contain', muted?: boolean}} [option] @param {(err: any) => void} [cb]
+   */
+  play(elementId, option, cb) {
+    if (typeof option === 'function') [option, cb] = [undefined, option];
+    const opts = { fit: 'cover', muted: false, ...option };
+    const parent = document.getElementById(elementId);
+    if (!parent || !this.mediaStream) {
+      later(cb, { status: 'aborted', reason: parent ? 'no media yet' : `no element #${elementId}` });
+      return;
+    }
+    this.stop();
+    const box = document.createElement('div');
+    box.id = `player_${this.#id}`;
+    box.style.cssText = 'width:100%;height:100%;position:relative;overflow:hidden;background:#000';
+    const video = document.createElement('video');
+    video.autoplay = video.playsInline = video.muted = true;
+    video.setAttribute('playsinline', '');
+    video.setAttribute('muted', '');
+    video.style.cssText = `width:100%;height:100%;display:block;object-fit:${opts.fit}`;
+    video.srcObject = this.mediaStream;
+    box.append(video);
+    let audio = null;
+    if (!this.local) {
+      audio = document.createElement('audio');
+      audio.autoplay = true;
+      audio.muted = !!opts.muted;
+      audio.srcObject = this.mediaStream;
+      box.append(audio);
+    }
+    parent.append(box);
+    this.#player = { box, video, audio };
+    this.#startPlayback().then(() => cb?.(null), (e) => cb?.(e));
+  }
+
+  #startPlayback() {
+    const p = this.#player;
+    if (!p) return Promise.reject({ status: 'aborted', reason: 'not playing' });
+    return Promise.all([p.video, p.audio].filter(Boolean).map((el) => el.play())).then(() => {
+      this.emit('player-status-change', { status: 'play', reason: 'playing', isErrorState: false });
+    }, (e) => {
+      const err = { status: e?.name === 'AbortError' ? 'aborted' : 'paused', reason: e?.name === 'NotAllowedError' ? 'error' : e?.name ?? 'error', isErrorState: true };
+      this.emit('player-status-change', err);
+      throw err;
+    });
+  }
+
+  /** Retries playback after the browser's autoplay policy blocked it; call from a user gesture. */
+  resume() { return this.#startPlayback(); }
+
+  /** Removes the player elements; the stream itself goes on. */
+  stop() {
+    const p = this.#player;
+    if (!p) return;
+    this.#player = null;
+    for (const el of [p.video, p.audio]) if (el) { el.pause(); el.srcObject = null; }
+    p.box.remove();
+  }
+
+  /** Stops playing and, for a local stream, releases the camera and microphone. */
+  close() {
+    this.stop();
+    if (this.local) this.mediaStream?.getTracks().forEach((t) => t.stop());
+  }
+
+  isPlaying() { return !!this.#player; }
+  hasAudio() { return this.#has('audio'); }
+  hasVideo() { return this.#has('video'); }
+
+  #has(kind) {
+    if (!this.local) return !!this.info?.[kind];
+    return this.mediaStream ? this.mediaStream.getTracks().some((t) => t.kind === kind) : !!this.#spec[kind];
+  }
+
+  getAudioTrack() { return this.mediaStream?.getAudioTracks()[0]; }
+  getVideoTrack() { return this.mediaStream?.getVideoTracks()[0]; }
+
+  /** Local: stop sending audio (the others get mute-audio). Remote: stop playing it. False if already muted. */
+  muteAudio() { return this.#setMuted('audio', true); }
+  unmuteAudio() { return this.#setMuted('audio', false); }
+  muteVideo() { return this.#setMuted('video', true); }
+  unmuteVideo() { return this.#setMuted('video', false); }
+  enableAudio() { return this.unmuteAudio(); }
+  disableAudio() { return this.muteAudio(); }
+  enableVideo() { return this.unmuteVideo(); }
+  disableVideo() { return this.muteVideo(); }
+
+  /** Whether muteAudio()/muteVideo() is in effect. */
+  get muted() { return { ...this.#muted }; }
+
+  #setMuted(kind, muted) {
+    if (!this.#has(kind) || this.#muted[kind] === muted) return false;
+    this.#muted[kind] = muted;
+    for (const t of this.mediaStream?.getTracks() ?? []) if (t.kind === kind) t.enabled = !muted;
+    publishedOn.get(this)?.mute(kind, muted).catch((e) => log.warn(`mute ${kind}`, e));
+    return true;
+  }
+
+  /** (internal) A remote stream's media arrived: take it, honouring mutes and subscribe options made before. */
+  attachMedia(mediaStream, options) {
+    this.mediaStream = mediaStream;
+    for (const t of mediaStream.getTracks()) t.enabled = !this.#muted[t.kind] && options?.[t.kind] !== false;
+  }
+
+  /** @param {(stats: object) => void} cb Agora's LocalStreamStats or RemoteStreamStats */
+  getStats(cb) {
+    streamStats(this.pc, this.local).then(cb, (e) => { log.warn('getStats', e); cb({}); });
+  }
+}
+
+/* ------------------------------------------------------------------ Agora face: Client */
+
+/** Agora's connection states for the Room's. */
+const CONNECTION_STATES = {
+  new: 'DISCONNECTED', connecting: 'CONNECTING', joined: 'CONNECTED', reconnecting: 'CONNECTING',
+  leaving: 'DISCONNECTING', left: 'DISCONNECTED', failed: 'DISCONNECTED',
+};
+/** Agora's peer-leave reasons for the protocol's. */
+const LEAVE_REASONS = { quit: 'Quit', timeout: 'ServerTimeOut', kicked: 'Kicked' };
+
+/**
+ * An Agora-shaped client (createClient). Events: stream-added, stream-subscribed, stream-removed,
+ * stream-published, stream-unpublished, stream-updated, peer-online, peer-leave, mute-audio, unmute-audio,
+ * mute-video, unmute-video, token-privilege-will-expire (also as onTokenPrivilegeWillExpire),
+ * token-privilege-did-expire (onTokenPrivilegeDidExpire), connection-state-change, client-role-changed,
+ * reconnect, rejoin, error.
+ */
+export class Client extends Emitter {
+  /** @type {Room|null} */ #room = null;
+  #state = 'DISCONNECTED';
+  #role;
+  /** @type {Map<string, Stream>} remote streams by wire uid */
+  #remote = new Map();
+  /** @type {Map<string, object|undefined>} subscribe() options by wire uid */
+  #subOptions = new Map();
+  /** @type {Stream|null} */ #local = null;
+  /** @type {Array<[string, any]>|null} events held back while join() is in flight, so the join callback comes first */
+  #held = null;
+
+  /** @param {{mode?: 'rtc'|'live', codec?: 'vp8'|'h264', server?: string}} [config] */
+  constructor(config = {}) {
+    super();
+    this.config = { mode: 'rtc', codec: 'vp8', ...config };
+    this.#role = this.config.mode === 'live' ? 'audience' : 'host';
+  }
+
+  /** The core session (promise API) under this client, for diagnostics. */
+  get room() { return this.#room; }
+
+  /** Stoa has no app ids: the token says which room. Kept so Agora code runs. */
+  init(appId, ok, err) {
+    this.appId = appId;
+    if (checkSystemRequirements()) later(ok); else later(err, 'BAD_ENVIRONMENT');
+  }
+
+  /**
+   * Joins with a Stoa token; channel and uid come from the token (they are only checked against it).
+   * join(token, channel, uid, [info], ok(uid), err).
+   */
+  join(token, channel, uid, info, ok, err) {
+    if (typeof info === 'function') [ok, err] = [info, ok];
+    if (this.#room) { later(err, 'INVALID_OPERATION'); return; }
+    const live = this.config.mode === 'live';
+    const room = new Room({
+      token, server: this.config.server, mode: this.config.mode, codec: this.config.codec,
+      role: live ? this.#role : undefined, autoSubscribe: false,
+      room: channel != null && channel !== '' ? String(channel) : undefined,
+      uid: uid != null && uid !== 0 && uid !== '' ? String(uid) : undefined,
+    });
+    this.#room = room;
+    this.#wire(room);
+    this.#held = [];
+    room.join().then((joined) => {
+      if (channel != null && String(channel) !== joined.room) log.warn(`joined room "${joined.room}", not "${channel}": the token decides`);
+      if (uid != null && uid !== 0 && String(uid) !== joined.uid) log.warn(`joined as uid ${joined.uid}, not ${uid}: the token decides`);
+      const held = this.#held ?? [];
+      this.#held = null;
+      try { ok?.(agoraUid(joined.uid)); } catch (e) { log.error('join callback threw', e); }
+      for (const [name, payload] of held) this.emit(name, payload);
+    }, (e) => {
+      this.#held = null;
+      this.#room = null;
+      later(err, e.code ?? String(e));
+    });
+  }
+
+  #fire(name, payload = {}) {
+    if (this.#held) this.#held.push([name, payload]); else this.emit(name, payload);
+  }
+
+  /** Translates the core's events into Agora's. */
+  #wire(room) {
+    const live = () => this.config.mode === 'live';
+    room.on('state', ({ state }) => {
+      if (state === 'failed' && this.#room === room) this.#forget(); // the session is over: join() may run again
+      const prevState = this.#state;
+      const curState = CONNECTION_STATES[state];
+      if (prevState === curState) return;
+      this.#state = curState;
+      this.emit('connection-state-change', { prevState, curState });
+    });
+    room.on('participant-joined', (p) => {
+      if (!live() || p.role === 'host') this.#fire('peer-online', { uid: agoraUid(p.uid) });
+    });
+    room.on('role-changed', ({ uid, role, self }) => {
+      if (self) { this.#role = role; this.#fire('client-role-changed', { role }); return; }
+      if (!live()) return;
+      if (role === 'host') this.#fire('peer-online', { uid: agoraUid(uid) });
+      else this.#fire('peer-leave', { uid: agoraUid(uid), reason: 'BecomeAudience' });
+    });
+    room.on('peer-leave', ({ uid, reason }) => this.#fire('peer-leave', { uid: agoraUid(uid), reason: LEAVE_REASONS[reason] ?? reason }));
+    room.on('stream-added', ({ stream: info }) => {
+      const s = new Stream({ streamID: agoraUid(info.uid), audio: info.audio, video: info.video }, { room, info });
+      this.#remote.set(info.uid, s);
+      this.#fire('stream-added', { stream: s });
+      if (info.audioMuted) this.#fire('mute-audio', { uid: s.getId() });
+      if (info.videoMuted) this.#fire('mute-video', { uid: s.getId() });
+    });
+    room.on('stream-updated', ({ stream: info, prev }) => {
+      const s = this.#remote.get(info.uid);
+      if (s) s.info = info;
+      const uid = agoraUid(info.uid);
+      for (const kind of ['audio', 'video']) {
+        const key = `${kind}Muted`;
+        if (!!prev?.[key] !== !!info[key]) this.#fire(`${info[key] ? 'mute' : 'unmute'}-${kind}`, { uid });
+      }
+      if (s && prev && (prev.audio !== info.audio || prev.video !== info.video)) this.#fire('stream-updated', { stream: s });
+    });
+    room.on('stream-removed', ({ uid }) => {
+      const s = this.#remote.get(uid);
+      this.#remote.delete(uid);
+      this.#subOptions.delete(uid);
+      if (s) this.#fire('stream-removed', { stream: s });
+    });
+    room.on('track', ({ uid, stream }) => this.#remote.get(uid)?.attachMedia(stream, this.#subOptions.get(uid)));
+    room.on('subscribed', ({ uid, stream }) => {
+      const s = this.#remote.get(uid);
+      if (!s) return;
+      s.attachMedia(stream, this.#subOptions.get(uid));
+      this.#fire('stream-subscribed', { stream: s });
+    });
+    room.on('token-will-expire', () => {
+      this.#fire('token-privilege-will-expire');
+      this.#fire('onTokenPrivilegeWillExpire');
+    });
+    room.on('token-expired', () => {
+      this.#fire('token-privilege-did-expire');
+      this.#fire('onTokenPrivilegeDidExpire');
+    });
+    room.on('reconnecting', () => this.#fire('reconnect'));
+    room.on('reconnected', () => this.#fire('rejoin'));
+    room.on('error', ({ code, message }) => this.#fire('error', { type: 'error', reason: code, message }));
+  }
+
+  /** Publishes an initialised local stream; in live mode this makes us a host. */
+  publish(stream, err) {
+    const room = this.#room;
+    if (!room || room.state !== 'joined') { later(err, 'INVALID_OPERATION'); return; }
+    if (!(stream instanceof Stream) || !stream.local || !stream.mediaStream) { later(err, 'INVALID_LOCAL_STREAM'); return; }
+    if (this.#local) { later(err, 'STREAM_ALREADY_PUBLISHED'); return; }
+    this.#local = stream;
+    const { audio: audioMuted, video: videoMuted } = stream.muted;
+    room.publish(stream.mediaStream, { codec: this.config.codec, profile: stream.videoProfile, audioMuted, videoMuted }).then(() => {
+      publishedOn.set(stream, room);
+      this.#fire('stream-published', { stream });
+    }, (e) => {
+      if (this.#local === stream) this.#local = null;
+      log.warn('publish failed', e);
+      later(err, e.code === 'role_not_allowed' ? 'INVALID_OPERATION' : 'PUBLISH_STREAM_FAILED');
+    });
+  }
+
+  /** Stops publishing; after leave() it is a no-op (leaving already closed the publication). */
+  unpublish(stream, err) {
+    if (!this.#local || (stream && stream !== this.#local)) { later(err, 'STREAM_NOT_YET_PUBLISHED'); return; }
+    const s = this.#local;
+    this.#local = null;
+    publishedOn.delete(s);
+    const room = this.#room;
+    if (!room || room.state !== 'joined') return;
+    room.unpublish().then(() => this.#fire('stream-unpublished', { stream: s }), (e) => later(err, e.code));
+  }
+
+  /** Subscribes to a remote stream; `stream-subscribed` follows when its media flows. subscribe(stream, [options], err) */
+  subscribe(stream, options, err) {
+    if (typeof options === 'function') [options, err] = [undefined, options];
+    const room = this.#room;
+    if (!room || room.state !== 'joined') { later(err, 'INVALID_OPERATION'); return; }
+    if (!(stream instanceof Stream) || stream.local) { later(err, 'INVALID_REMOTE_STREAM'); return; }
+    const uid = stream.info.uid;
+    if (options) this.#subOptions.set(uid, options);
+    room.subscribe(uid).then(({ stream: ms }) => {
+      if (options) stream.attachMedia(ms, options); // a repeated subscribe() just switches audio/video on or off
+    }, (e) => later(err, e.code === 'stream_not_found' ? 'NO_SUCH_REMOTE_STREAM' : 'SUBSCRIBE_STREAM_FAILED'));
+  }
+
+  unsubscribe(stream, err) {
+    const room = this.#room;
+    if (!room || room.state !== 'joined') { later(err, 'INVALID_OPERATION'); return; }
+    if (!(stream instanceof Stream) || stream.local) { later(err, 'INVALID_REMOTE_STREAM'); return; }
+    stream.stop();
+    room.unsubscribe(stream.info.uid).catch((e) => later(err, e.code === 'stream_not_found' ? 'NO_SUCH_REMOTE_STREAM' : 'UNSUBSCRIBE_STREAM_FAILED'));
+  }
+
+  /** Leaves the channel: closes the publication and subscriptions (the app still closes its local stream). */
+  leave(ok, err) {
+    const room = this.#room;
+    if (!room) { later(err, 'INVALID_OPERATION'); return; }
+    this.#forget();
+    this.#room = room; // until left, so getConnectionState() and `room` still tell
+    room.leave().then(() => { if (this.#room === room) this.#room = null; later(ok); }, (e) => later(err, e.code));
+  }
+
+  /** Drops the session's remote streams and publication. */
+  #forget() {
+    for (const s of this.#remote.values()) s.stop();
+    this.#remote.clear();
+    this.#subOptions.clear();
+    if (this.#local) publishedOn.delete(this.#local);
+    this.#local = null;
+    this.#room = null;
+  }
+
+  /** @param {string} token a fresh token for the same room and uid */
+  renewToken(token) {
+    this.#room?.renewToken(token).catch((e) => this.#fire('error', { type: 'error', reason: e.code, message: e.message }));
+  }
+
+  /**
+   * Live mode only. Before join it picks the role to join with. After join, 'audience' unpublishes; 'host'
+   * takes effect at the next publish() (the protocol makes hosts by publishing).
+   * @param {'host'|'audience'} role @param {(err?: string|null) => void} [cb]
+   */
+  setClientRole(role, cb) {
+    if (role !== 'host' && role !== 'audience') { later(cb, 'INVALID_PARAMETER'); return; }
+    if (this.config.mode !== 'live') { later(cb, null); return; }
+    if (!this.#room) { this.#role = role; later(cb, null); return; }
+    if (role === 'audience' && this.#local) {
+      const s = this.#local;
+      this.#local = null;
+      publishedOn.delete(s);
+      this.#room.unpublish().then(() => { this.#fire('stream-unpublished', { stream: s }); cb?.(null); }, (e) => cb?.(e.code));
+      return;
+    }
+    later(cb, null);
+  }
+
+  getConnectionState() { return this.#state; }
+}
+
+/* ------------------------------------------------------------------ module API */
+
+/** @param {{mode?: 'rtc'|'live', codec?: 'vp8'|'h264', server?: string}} config */
+export function createClient(config) { return new Client(config); }
+
+/** @param {StreamSpec} spec */
+export function createStream(spec) { return new Stream(spec); }
+
+/** Whether this browser has what Stoa needs: WebRTC, websockets and getUserMedia. */
+export function checkSystemRequirements() {
+  return typeof RTCPeerConnection === 'function' && typeof WebSocket === 'function' && !!navigator.mediaDevices?.getUserMedia;
+}
+
+/** Agora's getDevices(cb(devices), err(message)). */
+export function getDevices(cb, err) {
+  if (!navigator.mediaDevices?.enumerateDevices) { later(err, 'NOT_SUPPORTED'); return; }
+  navigator.mediaDevices.enumerateDevices().then(cb, (e) => err?.(e.message));
+}
