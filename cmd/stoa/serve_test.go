@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Without the face and OCR weights the server still starts, serves its pages
+// and API, and the face and OCR endpoints say how to install the weights.
+func TestServeWithoutModels(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "stoa")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve", "--listen", addr, "--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1",
+		"--models-dir", filepath.Join(dir, "no-models"), "--data-dir", filepath.Join(dir, "data"))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	base := "http://" + addr
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get(base + "/healthz"); err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("server not up:\n%s", logs.String())
+		}
+	}
+	if res, err := http.Get(base + "/console"); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("console page: %v %v", err, res)
+	}
+	for _, path := range []string{"/api/ocr?kind=idcard", "/api/faces/detect"} {
+		res, err := http.Post(base+path, "image/png", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Code, Message string }
+		_ = json.NewDecoder(res.Body).Decode(&e)
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable || e.Code != "models_missing" || !strings.Contains(e.Message, "make models") {
+			t.Errorf("%s without models: %d %+v", path, res.StatusCode, e)
+		}
+	}
+	if !strings.Contains(logs.String(), "run make models") {
+		t.Errorf("the server did not say at start that the models are missing:\n%s", logs.String())
+	}
+}
