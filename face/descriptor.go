@@ -94,17 +94,7 @@ func (n *recognitionNet) forward(wp *workerPool, src *rgb) [128]float32 {
 		x = y
 	}
 	// Global average pool, then the 256→128 projection.
-	avg := e.get(x.c)
-	clear(avg)
-	for p := 0; p < x.h*x.w; p++ {
-		for c, v := range x.d[p*x.c : (p+1)*x.c] {
-			avg[c] += v
-		}
-	}
-	for c := range avg {
-		avg[c] /= float32(x.h * x.w)
-	}
-	e.release(x)
+	avg := globalAvgPool(e, x)
 	d := dense(e, avg, n.fc)
 	var desc [128]float32
 	copy(desc[:], d)

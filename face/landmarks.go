@@ -98,17 +98,7 @@ func (n *landmarkNet) forward(wp *workerPool, src *rgb) [68]Point {
 		x = y
 	}
 	// A 7×7 average pool over the 7×7 map is the mean of each channel.
-	avg := e.get(x.c)
-	clear(avg)
-	for p := 0; p < x.h*x.w; p++ {
-		for c, v := range x.d[p*x.c : (p+1)*x.c] {
-			avg[c] += v
-		}
-	}
-	for c := range avg {
-		avg[c] /= float32(x.h * x.w)
-	}
-	e.release(x)
+	avg := globalAvgPool(e, x)
 	out := dense(e, avg, n.fc)
 
 	// From the padded 112 square back to fractions of the image, as face-api's postProcess.

@@ -357,3 +357,20 @@ func dense(e *engine, v []float32, l *conv) []float32 {
 	e.put(a)
 	return c[:l.cout]
 }
+
+// globalAvgPool averages each channel of x over all positions (the nets' last
+// pooling before their dense layer) and releases x.
+func globalAvgPool(e *engine, x tensor) []float32 {
+	avg := e.get(x.c)
+	clear(avg)
+	for p := 0; p < x.h*x.w; p++ {
+		for c, v := range x.d[p*x.c : (p+1)*x.c] {
+			avg[c] += v
+		}
+	}
+	for c := range avg {
+		avg[c] /= float32(x.h * x.w)
+	}
+	e.release(x)
+	return avg
+}

@@ -50,22 +50,14 @@ func readBankCard(lines []Line) Result {
 		}
 		prevNumeric = numeric
 	}
-	var fallback []cardToken
+	// candidates lists the digit windows that may be the card number, best
+	// first. A sequence that is a whole card number by itself is taken
+	// whole: a misread one must fail the Luhn check, not pass through a part
+	// of it that happens to.
+	var candidates [][]cardToken
 	for _, seq := range seqs {
-		// A sequence that is a whole card number by itself is taken whole:
-		// a misread one must fail the Luhn check, not pass through a part
-		// of it that happens to.
 		if all, fixed := joinTokens(seq); len(all) >= 13 && len(all) <= 19 && fixed <= 3 {
-			if ValidLuhn(all) {
-				fs.ok("card_number", all, tokenScore(lines, seq))
-				if n := cardNetwork(all); n != "" {
-					fs.ok("network", n, tokenScore(lines, seq))
-				}
-				return bankResult(fs, lines, texts)
-			}
-			if fallback == nil {
-				fallback = seq
-			}
+			candidates = append(candidates, seq)
 			continue
 		}
 		for start := range seq {
@@ -74,27 +66,24 @@ func readBankCard(lines []Line) Result {
 				n += len(seq[last].digits)
 			}
 			for end := last; end > start; end-- {
-				w := seq[start:end]
-				digits, fixed := joinTokens(w)
-				if len(digits) < 13 || len(digits) > 19 || fixed > 3 {
-					continue
-				}
-				if ValidLuhn(digits) {
-					fs.ok("card_number", digits, tokenScore(lines, w))
-					if n := cardNetwork(digits); n != "" {
-						fs.ok("network", n, tokenScore(lines, w))
-					}
-					return bankResult(fs, lines, texts)
-				}
-				if fallback == nil {
-					fallback = w
+				if digits, fixed := joinTokens(seq[start:end]); len(digits) >= 13 && len(digits) <= 19 && fixed <= 3 {
+					candidates = append(candidates, seq[start:end])
 				}
 			}
 		}
 	}
-	if fallback != nil {
-		digits, _ := joinTokens(fallback)
-		fs.bad("card_number", digits, tokenScore(lines, fallback), "fails the Luhn check")
+	for _, w := range candidates {
+		if digits, _ := joinTokens(w); ValidLuhn(digits) {
+			fs.ok("card_number", digits, tokenScore(lines, w))
+			if n := cardNetwork(digits); n != "" {
+				fs.ok("network", n, tokenScore(lines, w))
+			}
+			return bankResult(fs, lines, texts)
+		}
+	}
+	if len(candidates) > 0 {
+		digits, _ := joinTokens(candidates[0])
+		fs.bad("card_number", digits, tokenScore(lines, candidates[0]), "fails the Luhn check")
 	}
 	return bankResult(fs, lines, texts)
 }
