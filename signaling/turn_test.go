@@ -37,15 +37,7 @@ func TestCallThroughEmbeddedTURN(t *testing.T) {
 		t.Fatalf("no call through the relay: agent got %+v, customer got %+v", ra.stats("customer", "video"), rc.stats("agent", "video"))
 	}
 	// Prove the media really took the relay: the selected pair's local candidate is a relay one.
-	stats := customer.PublishPC().GetStats()
-	relayed := false
-	for _, s := range stats {
-		if pair, ok := s.(webrtc.ICECandidatePairStats); ok && pair.Nominated {
-			if lc, ok := stats[pair.LocalCandidateID].(webrtc.ICECandidateStats); ok && lc.CandidateType == webrtc.ICECandidateTypeRelay {
-				relayed = true
-			}
-		}
-	}
+	relayed := nominatedLocal(customer.PublishPC()).CandidateType == webrtc.ICECandidateTypeRelay
 	if !relayed {
 		t.Error("the customer's publication did not use a relay candidate")
 	}
@@ -70,16 +62,21 @@ func TestCallOverICETCP(t *testing.T) {
 	if !ra.receivesFrom(ctx, "customer", 30) || !rc.receivesFrom(ctx, "agent", 30) {
 		t.Fatalf("no call over ICE-TCP: agent got %+v, customer got %+v", ra.stats("customer", "video"), rc.stats("agent", "video"))
 	}
-	stats := customer.PublishPC().GetStats()
-	tcp := false
-	for _, s := range stats {
-		if pair, ok := s.(webrtc.ICECandidatePairStats); ok && pair.Nominated {
-			if lc, ok := stats[pair.LocalCandidateID].(webrtc.ICECandidateStats); ok && lc.Protocol == "tcp" {
-				tcp = true
-			}
-		}
-	}
+	tcp := nominatedLocal(customer.PublishPC()).Protocol == "tcp"
 	if !tcp {
 		t.Error("the customer's publication did not use a TCP candidate")
 	}
+}
+
+// nominatedLocal is the local candidate of pc's nominated ICE pair.
+func nominatedLocal(pc *webrtc.PeerConnection) webrtc.ICECandidateStats {
+	stats := pc.GetStats()
+	for _, s := range stats {
+		if pair, ok := s.(webrtc.ICECandidatePairStats); ok && pair.Nominated {
+			if lc, ok := stats[pair.LocalCandidateID].(webrtc.ICECandidateStats); ok {
+				return lc
+			}
+		}
+	}
+	return webrtc.ICECandidateStats{}
 }

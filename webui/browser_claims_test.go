@@ -203,3 +203,78 @@ func brief(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// clickUntil clicks a claim-tools button until the action ends without the listed error codes (a coarse
+// first snapshot, say), then returns; the agent would press again too.
+func clickUntil(agent *tab, button string, retryCodes ...string) {
+	agent.b.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		agent.waitJS(button+" is enabled", `!document.getElementById('`+button+`').disabled && !__stoa.claim.busy`)
+		// A JS click: the panel may sit below the fold of the headless window.
+		mustEval[bool](agent, `(document.getElementById('`+button+`').click(), true)`)
+		agent.waitJS(button+" finished", `__stoa.claim.busy === false && (__stoa.claim.lastResult !== null || __stoa.claim.lastError !== null)`)
+		code := mustEval[string](agent, `__stoa.claim.lastError?.code ?? ''`)
+		retry := false
+		for _, c := range retryCodes {
+			retry = retry || code == c
+		}
+		if !retry || time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
+// The agent's console: Enroll face, Verify face and Read ID card on the customer's live video, with the
+// verdict, the boxes over the snapshot and the claim form filled in.
+func TestBrowserConsoleClaimTools(t *testing.T) {
+	if out, err := exec.Command("make", "-C", "..", "--no-print-directory", "models").CombinedOutput(); err != nil {
+		t.Fatalf("make models: %v\n%s", err, out)
+	}
+	open := func(t *testing.T, y4m, room string) *tab {
+		srv := startServer(t)
+		b := newBrowser(t, srv, chromedp.Flag("use-file-for-fake-video-capture", y4m))
+		customer := b.open("customer", "/call?room="+room+"&uid=2002&profile=720p_1")
+		customer.waitJS("the customer publishes", `__stoa.events.some((e) => e.name === 'stream-published')`)
+		agent := b.open("agent", "/console?room="+room+"&uid=1001&autoanswer=1&person=policy-7")
+		agent.waitJS("the agent receives the customer", `Object.keys(__stoa.remoteStreams).length > 0`)
+		return agent
+	}
+	t.Run("face", func(t *testing.T) {
+		agent := open(t, toY4M(t, "../../shared/testdata/video/face-talking.mp4", false, "crop=410:230:285:0,scale=640:360:flags=lanczos"), "console-face")
+		clickUntil(agent, "enroll-face", "no_face", "face_too_small")
+		if e := mustEval[string](agent, `JSON.stringify(__stoa.claim.lastError)`); e != "null" {
+			t.Fatalf("Enroll face: %s", e)
+		}
+		clickUntil(agent, "verify-face", "no_face", "face_too_small")
+		agent.waitJS("the verdict shows the same person", `document.getElementById('face-verdict').textContent === 'Same person'`)
+		if n := mustEval[int](agent, `document.querySelectorAll('#claim-overlay .landmark').length`); n != 68 {
+			t.Errorf("the overlay draws %d landmarks, want 68", n)
+		}
+		if n := mustEval[int](agent, `document.querySelectorAll('#claim-overlay .face-box').length`); n != 1 {
+			t.Errorf("the overlay draws %d face boxes, want 1", n)
+		}
+		report(t, "console Verify face: %s at distance %s", mustEval[string](agent, `document.getElementById('face-verdict').textContent`),
+			mustEval[string](agent, `document.getElementById('face-distance').textContent`))
+	})
+	t.Run("idcard", func(t *testing.T) {
+		id := idNumber("32010219750101001")
+		card := filepath.Join(t.TempDir(), "card.png")
+		if out, err := exec.Command("/usr/bin/convert", "-size", "640x400", "xc:#eef3f7", "-font", "Noto-Sans-CJK-SC", "-fill", "black",
+			"-pointsize", "24", "-annotate", "+30+60", "姓名 王芳", "-annotate", "+30+105", "性别 男   民族 汉",
+			"-annotate", "+30+150", "出生 1975年1月1日", "-annotate", "+30+195", "住址 江苏省南京市玄武区中山路2号",
+			"-pointsize", "26", "-annotate", "+30+330", "公民身份号码 "+id, card).CombinedOutput(); err != nil {
+			t.Fatalf("render the card: %v\n%s", err, out)
+		}
+		agent := open(t, toY4M(t, card, true, fitFrame), "console-idcard")
+		clickUntil(agent, "read-idcard")
+		agent.waitJS("the claim form shows the ID number", `document.getElementById('claim-field-id_number')?.value === '`+id+`'`)
+		if invalid := mustEval[bool](agent, `document.getElementById('claim-field-id_number').classList.contains('invalid')`); invalid {
+			t.Error("a valid ID number is highlighted as invalid")
+		}
+		if n := mustEval[int](agent, `document.querySelectorAll('#claim-overlay polygon, #claim-overlay .line-box').length`); n == 0 {
+			t.Error("the overlay draws no text boxes")
+		}
+		report(t, "console Read ID card: id_number %s filled in, valid", id)
+	})
+}

@@ -1,21 +1,11 @@
 // The customer's page (/call): joins at once, shows the agent large and the own camera in a corner.
-import { hooks, params, setState, randomUid, getToken, startCall, markToggle } from './page.js';
+import { hooks, params, setState, randomUid, getToken, startCall, markToggle, showNotice } from './page.js';
 
 const $ = (id) => document.getElementById(id);
 let call = null;
 
 /** Shows (or with '' hides) a message, optionally with one action button. */
-function notice(text, action) {
-  const box = $('notice');
-  box.hidden = !text;
-  box.querySelector('.text').textContent = text;
-  const button = box.querySelector('.action');
-  button.hidden = !action;
-  if (action) {
-    button.textContent = action.label;
-    button.onclick = action.run;
-  }
-}
+const notice = showNotice;
 
 async function join() {
   if (!['idle', 'ended', 'error'].includes(hooks.state)) return;

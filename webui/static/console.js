@@ -1,6 +1,6 @@
 // The agent's console (/console): answer a room, see and hear the customer, follow the call's events, and run the
 // claim tools (face check, ID and bank card reading) on the customer's video.
-import { hooks, params, setState, randomUid, getToken, startCall, markToggle } from './page.js';
+import { hooks, params, setState, randomUid, getToken, startCall, markToggle, showNotice } from './page.js';
 import { initClaimTools } from './claim.js';
 
 const $ = (id) => document.getElementById(id);
@@ -32,15 +32,7 @@ function describe(name, evt) {
 }
 
 function notice(text, action) {
-  const box = $('notice');
-  box.hidden = !text;
-  box.querySelector('.text').textContent = text;
-  const button = box.querySelector('.action');
-  button.hidden = !action;
-  if (action) {
-    button.textContent = action.label;
-    button.onclick = action.run;
-  }
+  showNotice(text, action);
   if (text) logLine('notice', text);
 }
 

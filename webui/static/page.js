@@ -210,3 +210,16 @@ export function markToggle(button, pressed, onLabel, offLabel) {
   button.setAttribute('aria-pressed', String(pressed));
   button.querySelector('.label').textContent = pressed ? onLabel : offLabel;
 }
+
+/** Shows (or with '' hides) the page's #notice message, optionally with one action button. */
+export function showNotice(text, action) {
+  const box = document.getElementById('notice');
+  box.hidden = !text;
+  box.querySelector('.text').textContent = text;
+  const button = box.querySelector('.action');
+  button.hidden = !action;
+  if (action) {
+    button.textContent = action.label;
+    button.onclick = action.run;
+  }
+}
