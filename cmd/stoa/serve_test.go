@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,8 +30,8 @@ func TestServeWithoutModels(t *testing.T) {
 	ln.Close()
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1",
 		"--models-dir", filepath.Join(dir, "no-models"), "--data-dir", filepath.Join(dir, "data"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,4 +67,22 @@ func TestServeWithoutModels(t *testing.T) {
 	if !strings.Contains(logs.String(), "run make models") {
 		t.Errorf("the server did not say at start that the models are missing:\n%s", logs.String())
 	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
