@@ -138,7 +138,7 @@ func (r *Room) join(o JoinOptions) (*Participant, error) {
 	r.sfu.log.Info("participant joined", "room", r.id, "uid", o.UID, "role", role, "tag", o.Tag)
 	if o.AutoSubscribe {
 		for _, s := range snap.Streams {
-			if err := p.Subscribe(s.UID); err != nil {
+			if err := p.Subscribe(s.UID); err != nil && !errors.Is(err, ErrAlreadySubscribed) {
 				r.sfu.log.Warn("auto-subscribe failed", "room", r.id, "uid", o.UID, "publisher", s.UID, "err", err)
 			}
 		}
@@ -169,7 +169,7 @@ func (r *Room) streamAdded(p *Participant, s StreamInfo) {
 	for _, q := range r.others(p) {
 		q.notify(Event{Type: EventStreamAdded, UID: s.UID, Stream: &s})
 		if q.autoSubscribe {
-			if err := q.Subscribe(p.uid); err != nil {
+			if err := q.Subscribe(p.uid); err != nil && !errors.Is(err, ErrAlreadySubscribed) {
 				r.sfu.log.Warn("auto-subscribe failed", "room", r.id, "uid", q.uid, "publisher", p.uid, "err", err)
 			}
 		}

@@ -17,6 +17,8 @@ var (
 	ErrStreamNotFound = errors.New("stream not found")
 	ErrPCNotFound     = errors.New("peer connection not found")
 	ErrClosed         = errors.New("participant closed")
+	// ErrAlreadySubscribed says a subscription exists already; not a failure.
+	ErrAlreadySubscribed = errors.New("already subscribed")
 )
 
 // SFU owns the rooms and the ICE sockets every PeerConnection shares.

@@ -22,7 +22,8 @@ type subscription struct {
 }
 
 // Subscribe starts receiving publisher uid's stream on a new PeerConnection;
-// the offer for it reaches the Listener. Subscribing twice is a no-op.
+// the offer for it reaches the Listener. Subscribing again to the same
+// publication changes nothing and returns ErrAlreadySubscribed.
 func (p *Participant) Subscribe(uid string) error {
 	pubr := p.room.Participant(uid)
 	if pubr == nil || pubr == p {
@@ -41,7 +42,7 @@ func (p *Participant) Subscribe(uid string) error {
 	if old, ok := p.subs[uid]; ok {
 		if len(old.ups) > 0 && old.ups[0] == ups[0] {
 			p.mu.Unlock()
-			return nil
+			return ErrAlreadySubscribed
 		}
 		stale = old // a subscription to an earlier publication of the same uid
 	}

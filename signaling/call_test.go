@@ -266,6 +266,11 @@ func TestRoomsAreIsolated(t *testing.T) {
 	if !ra.receivesFrom(ctx, "a1", 50) || !rb.receivesFrom(ctx, "b1", 50) {
 		t.Fatal("no media within rooms")
 	}
+	quick, cancelQuick := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelQuick()
+	if err := a2.Subscribe(quick, "a1"); err != nil {
+		t.Errorf("subscribing again to a stream already received: %v", err)
+	}
 	if err := a2.Subscribe(ctx, "b1"); err == nil {
 		t.Fatal("a participant of room-a subscribed to room-b's stream")
 	}

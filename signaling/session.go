@@ -273,7 +273,7 @@ func (ss *session) Notify(ev sfu.Event) {
 	case sfu.EventPeerLeave:
 		if ev.UID == ss.claims.UID { // the same uid joined elsewhere: this session is over
 			ss.send(m)
-			go ss.end("")
+			ss.end("")
 			return
 		}
 	}
@@ -365,6 +365,10 @@ func (ss *session) handle(c *wsConn, m Message) bool {
 			ss.mu.Lock()
 			delete(ss.pendingSubs, m.UID)
 			ss.mu.Unlock()
+			if errors.Is(err, sfu.ErrAlreadySubscribed) {
+				reply(Message{Type: TypeSubscribed, UID: m.UID})
+				return true
+			}
 			fail(err)
 		}
 	case TypeUnsubscribe:

@@ -246,6 +246,9 @@ func (c *Client) awaitOffer(ctx context.Context, m signaling.Message, pc string)
 			if err := replyErr(r); err != nil {
 				return err
 			}
+			if r.Type == signaling.TypeSubscribed {
+				return nil // subscribed already: there is no new offer to answer
+			}
 			reply = nil // an acknowledgement (or the offer itself): the answer is what we wait for
 		case <-ctx.Done():
 			return fmt.Errorf("%s: waiting for the offer: %w", m.Type, ctx.Err())
