@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -244,10 +245,10 @@ func TestLiveAudienceCannotPublish(t *testing.T) {
 	}
 	err := viewer.Publish(ctx, newPublisher(t, 'X').video)
 	var pe *signaling.Error
-	if !errorsAs(err, &pe) || pe.Code != signaling.CodeRoleNotAllowed {
+	if !errors.As(err, &pe) || pe.Code != signaling.CodeRoleNotAllowed {
 		t.Fatalf("audience publish: got %v, want %s", err, signaling.CodeRoleNotAllowed)
 	}
-	if _, err := client.Dial(ctx, client.Options{URL: ts.url, Token: ts.token("show", "v2", signaling.RoleAudience), Role: "host", Mode: "live", API: loopbackAPI(t), Logger: quietLogger()}); !errorsAs(err, &pe) || pe.Code != signaling.CodeRoleNotAllowed {
+	if _, err := client.Dial(ctx, client.Options{URL: ts.url, Token: ts.token("show", "v2", signaling.RoleAudience), Role: "host", Mode: "live", API: loopbackAPI(t), Logger: quietLogger()}); !errors.As(err, &pe) || pe.Code != signaling.CodeRoleNotAllowed {
 		t.Fatalf("audience token joining as host: got %v, want %s", err, signaling.CodeRoleNotAllowed)
 	}
 }

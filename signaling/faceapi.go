@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +15,6 @@ import (
 // and identify accept: the descriptor net sees faces as 150×150 crops, and one
 // enlarged from fewer than 20 pixels says more about the blur than the person.
 const MinFaceSize = 20
-
-func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // faceJSON is one analysed face as the API returns it.
 type faceJSON struct {

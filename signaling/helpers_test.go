@@ -3,7 +3,6 @@ package signaling_test
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
 	"io"
 	"log/slog"
@@ -384,5 +383,3 @@ func (r *receiver) receivesFrom(ctx context.Context, uid string, n int) bool {
 		return a.packets-a.corrupt >= n && v.packets-v.corrupt >= n
 	})
 }
-
-func errorsAs(err error, target **signaling.Error) bool { return errors.As(err, target) }

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"image"
@@ -83,7 +84,14 @@ func writeImageError(w http.ResponseWriter, err error) {
 // jpegDataURL renders img as a data: URL, so a console can draw boxes over
 // exactly the image that was analysed.
 func jpegDataURL(img image.Image) string {
+	b, _ := encodeJPEG(img)
+	return "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(b)
+}
+
+// encodeJPEG encodes img at the quality the API uses for every JPEG it sends
+// or keeps (snapshots, enrolled photos).
+func encodeJPEG(img image.Image) ([]byte, error) {
 	var b bytes.Buffer
-	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 85})
-	return "data:image/jpeg;base64," + base64Std(b.Bytes())
+	err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90})
+	return b.Bytes(), err
 }

@@ -1,21 +1,14 @@
 package signaling
 
 import (
-	"bytes"
 	"errors"
 	"image"
-	"image/jpeg"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/stoa-video/stoa/ocr"
 )
-
-func encodeJPEG(img image.Image) ([]byte, error) {
-	var b bytes.Buffer
-	err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90})
-	return b.Bytes(), err
-}
 
 // serveOCR reads text (or a document's fields, ?kind=...) from an uploaded
 // image (POST /api/ocr) or a live snapshot (POST /api/rooms/{room}/participants/{uid}/ocr).
@@ -25,7 +18,7 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		kind = "text"
 	}
 	if !slices.Contains(ocr.Kinds, kind) {
-		writeHTTPError(w, http.StatusBadRequest, CodeUnsupportedKind, "kind must be one of "+joinKinds())
+		writeHTTPError(w, http.StatusBadRequest, CodeUnsupportedKind, "kind must be one of "+strings.Join(ocr.Kinds, ", "))
 		return
 	}
 	if s.opts.OCR == nil {
@@ -81,15 +74,4 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		out["image"] = jpegDataURL(img)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func joinKinds() string {
-	var b bytes.Buffer
-	for i, k := range ocr.Kinds {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(k)
-	}
-	return b.String()
 }

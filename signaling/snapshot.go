@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"net/http"
 	"strings"
@@ -91,6 +90,11 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		_ = png.Encode(w, img)
 		return
 	}
+	b, err := encodeJPEG(img)
+	if err != nil {
+		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, "encode the snapshot: "+err.Error())
+		return
+	}
 	w.Header().Set("Content-Type", "image/jpeg")
-	_ = jpeg.Encode(w, img, &jpeg.Options{Quality: 90})
+	_, _ = w.Write(b)
 }

@@ -137,7 +137,7 @@ func TestSnapshot(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
 			ts := newTestServer(t, func(o *signaling.Options) { o.APIKeys = []string{"operator-key"} })
-			hs := httptestURL(ts)
+			hs := ts.http.URL
 			host := ts.dial(ctx, "snap-"+codec, "customer", signaling.RoleHost)
 			capability := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 			if codec == "h264" {
@@ -230,8 +230,6 @@ func TestSnapshot(t *testing.T) {
 		})
 	}
 }
-
-func httptestURL(ts *testServer) string { return ts.http.URL }
 
 func httpGet(t *testing.T, url, bearer string) (*http.Response, []byte) {
 	t.Helper()

@@ -4,12 +4,9 @@ import { hooks, params, setState, randomUid, getToken, startCall, markToggle, sh
 const $ = (id) => document.getElementById(id);
 let call = null;
 
-/** Shows (or with '' hides) a message, optionally with one action button. */
-const notice = showNotice;
-
 async function join() {
   if (!['idle', 'ended', 'error'].includes(hooks.state)) return;
-  notice('');
+  showNotice('');
   markToggle($('mute-audio'), false, 'Unmute', 'Mute');
   markToggle($('mute-video'), false, 'Camera on', 'Camera off');
   setState('connecting');
@@ -19,7 +16,7 @@ async function join() {
     const { token, renew } = await getToken({ token: params.get('token'), room, uid, tag: 'customer' });
     call = startCall({
       room, uid, token, renew, codec: params.get('codec') ?? undefined, profile: params.get('profile') ?? undefined,
-      fit: 'cover', onNotice: notice,
+      fit: 'cover', onNotice: showNotice,
     });
   } catch (err) {
     setState('error', err.message);
