@@ -21,6 +21,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// faceClip is the real face clip of ../shared, and faceFraming how the tests' "phone" frames it (see
+// TestBrowserFaceSnapshot).
+const (
+	faceClip    = "../../shared/testdata/video/face-talking.mp4"
+	faceFraming = "crop=300:169:455:20,scale=640:360:flags=lanczos"
+)
+
 // fitFrame fits any input into the 640×360 frame of a phone held in landscape.
 const fitFrame = "scale=640:360:force_original_aspect_ratio=decrease,pad=640:360:(ow-iw)/2:(oh-ih)/2:color=gray"
 
@@ -69,6 +76,16 @@ func publishingCustomer(t *testing.T, srv *server, y4m, room, codec string) {
 	// blurs the small faces of the test clip.
 	customer := b.open("customer", fmt.Sprintf("/call?room=%s&uid=2002&codec=%s&profile=720p_1", room, codec))
 	customer.waitJS("the customer publishes", `__stoa.events.some((e) => e.name === 'stream-published')`)
+	// Let the encoder ramp its bitrate up (3 s of frames at 15 fps) before snapshots are taken: its very
+	// first keyframes are too coarse for the test clip's small face and can even show a false second one.
+	customer.waitUntil("45 frames encoded", func() (bool, error) {
+		n, err := evalJS[int](customer, `(async () => { let n = 0; (await __stoa.localStream.pc.getStats()).forEach((s) => {
+			if (s.type === 'outbound-rtp' && s.kind === 'video') n = s.framesEncoded ?? 0; }); return n; })()`)
+		if err != nil {
+			return false, err
+		}
+		return n >= 45, seen(n >= 45, fmt.Sprintf("%d frames encoded", n))
+	})
 }
 
 func TestBrowserFaceSnapshot(t *testing.T) {
@@ -76,10 +93,10 @@ func TestBrowserFaceSnapshot(t *testing.T) {
 		t.Fatalf("make models: %v\n%s", err, out)
 	}
 	// The clip (820×460) is a wide shot whose clearest face, the man in the doorway, is about 14×24 px,
-	// beside two more faces of 8–11 px: a customer on a claim call holds the phone at arm's length, so
-	// the camera here frames the top middle of the scene as a phone would (410×230 scaled to 640×360;
-	// his face becomes about 25×35 px and the two others fall outside).
-	y4m := toY4M(t, "../../shared/testdata/video/face-talking.mp4", false, "crop=410:230:285:0,scale=640:360:flags=lanczos")
+	// with a second face of about the same size beside him: a customer on a claim call holds the phone at
+	// arm's length, so the camera here frames that one man as a phone would (300×169 around him, scaled to
+	// 640×360: his face becomes about 35×52 px and the other falls outside).
+	y4m := toY4M(t, faceClip, false, faceFraming)
 	for _, codec := range []string{"vp8", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			srv := startServer(t)
@@ -251,7 +268,7 @@ func TestBrowserConsoleClaimTools(t *testing.T) {
 		return agent
 	}
 	t.Run("face", func(t *testing.T) {
-		agent := open(t, toY4M(t, "../../shared/testdata/video/face-talking.mp4", false, "crop=410:230:285:0,scale=640:360:flags=lanczos"), "console-face")
+		agent := open(t, toY4M(t, faceClip, false, faceFraming), "console-face")
 		clickUntil(agent, "enroll-face", "no_face", "face_too_small")
 		if e := mustEval[string](agent, `JSON.stringify(__stoa.claim.lastError)`); e != "null" {
 			t.Fatalf("Enroll face: %s", e)
