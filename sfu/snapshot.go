@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/png"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,14 @@ func hasIDR(au []byte) bool {
 func decodeKeyframe(ctx context.Context, mime string, frame []byte) (image.Image, error) {
 	switch mime {
 	case "video/vp8":
+		// The decoder allocates for whatever size the header claims: check the claim first.
+		w, h, err := VP8FrameSize(frame)
+		if err != nil {
+			return nil, fmt.Errorf("decode VP8 keyframe: %w", err)
+		}
+		if err := CheckFrameSize(w, h); err != nil {
+			return nil, fmt.Errorf("decode VP8 keyframe: %w", err)
+		}
 		d := vp8.NewDecoder()
 		d.Init(bytes.NewReader(frame), len(frame))
 		fh, err := d.DecodeFrameHeader()
@@ -144,12 +153,21 @@ func decodeKeyframe(ctx context.Context, mime string, frame []byte) (image.Image
 		}
 		return img, nil
 	case "video/h264":
+		w, h, err := H264FrameSize(frame)
+		if err != nil {
+			return nil, fmt.Errorf("decode H264 keyframe: %w", err)
+		}
+		if err := CheckFrameSize(w, h); err != nil {
+			return nil, fmt.Errorf("decode H264 keyframe: %w", err)
+		}
 		return decodeH264(ctx, frame)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoDecoder, mime)
 }
 
-// decodeH264 runs ffmpeg on one Annex-B access unit and reads back a PNG.
+// decodeH264 runs ffmpeg on one Annex-B access unit and reads back a PNG. The caller has
+// checked the SPS's size; ffmpeg's decoder and the PNG's header are held to the same limit in
+// case ffmpeg reads the stream differently.
 func decodeH264(ctx context.Context, au []byte) (image.Image, error) {
 	path, err := exec.LookPath("ffmpeg")
 	if err != nil {
@@ -157,13 +175,21 @@ func decodeH264(ctx context.Context, au []byte) (image.Image, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "-hide_banner", "-loglevel", "error", "-f", "h264", "-i", "pipe:0",
+	cmd := exec.CommandContext(ctx, path, "-hide_banner", "-loglevel", "error",
+		"-max_pixels", strconv.Itoa(MaxFramePixels), "-f", "h264", "-i", "pipe:0",
 		"-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "pipe:1")
 	cmd.Stdin = bytes.NewReader(au)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("decode H264 keyframe with ffmpeg: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		return nil, fmt.Errorf("read ffmpeg's decoded H264 keyframe: %w", err)
+	}
+	if err := CheckFrameSize(cfg.Width, cfg.Height); err != nil {
+		return nil, fmt.Errorf("read ffmpeg's decoded H264 keyframe: %w", err)
 	}
 	img, err := png.Decode(&out)
 	if err != nil {

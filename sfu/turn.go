@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // HMAC-SHA1 is what the TURN REST API convention and every browser expect.
 	"encoding/base64"
@@ -43,6 +44,8 @@ type TURNServer struct {
 	running sync.WaitGroup
 	closing atomic.Bool
 
+	authFailures atomic.Uint64 // see AuthFailures
+
 	mu           sync.Mutex
 	relays       map[*turnRelayConn]struct{} // open relay sockets, closed by Close as a backstop
 	relaysClosed bool                        // set by Close: no new relay sockets
@@ -60,6 +63,11 @@ var errTURNTCPRelay = errors.New("tcp relay allocations not supported")
 // StartTURN binds the UDP and TCP listeners and starts serving. Only credentials minted by
 // Credentials with the same secret, and not yet expired, may allocate relays.
 func StartTURN(cfg TURNConfig) (*TURNServer, error) {
+	return startTURN(cfg, slog.Default())
+}
+
+// startTURN is StartTURN logging to log (tests capture it).
+func startTURN(cfg TURNConfig, log *slog.Logger) (*TURNServer, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("start turn: empty secret")
 	}
@@ -88,7 +96,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		listenIP: listenIP,
 		relayIP:  cfg.RelayIP.To4(),
 		port:     udp.LocalAddr().(*net.UDPAddr).Port,
-		log:      slog.Default().With("component", "turn"),
+		log:      log.With("component", "turn"),
 		relays:   make(map[*turnRelayConn]struct{}),
 	}
 	udpConn := &turnUDPConn{PacketConn: udp, task: t.newTask("udp")}
@@ -103,7 +111,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		EventHandler: turn.EventHandler{
 			OnAuth: func(src, _ net.Addr, _, username, _, method string, ok bool) {
 				if !ok { // the username was valid and unexpired, so the password was wrong
-					t.log.Info("turn auth failed", "user", username, "client", src, "method", method)
+					t.authFailed("wrong password", username, src, "method", method)
 				}
 			},
 			OnAllocationCreated: func(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
@@ -171,16 +179,31 @@ func (t *TURNServer) authenticate(username, realm string, src net.Addr) ([]byte,
 	expiry, _, ok := strings.Cut(username, ":")
 	sec, err := strconv.ParseInt(expiry, 10, 64)
 	if !ok || err != nil {
-		t.log.Info("turn credentials refused", "reason", "malformed username", "user", username, "client", src)
+		t.authFailed("malformed username", username, src)
 		return nil, false
 	}
 	if sec <= time.Now().Unix() {
-		t.log.Info("turn credentials refused", "reason", "expired", "user", username, "client", src,
-			"expired_at", time.Unix(sec, 0).UTC())
+		t.authFailed("expired", username, src, "expired_at", time.Unix(sec, 0).UTC())
 		return nil, false
 	}
 	return turn.GenerateAuthKey(username, realm, turnPassword(t.secret, username)), true
 }
+
+// authFailed counts a refused login and logs it at debug level only: anyone can send TURN
+// requests, and a log line at info level with a username they chose, per request, would let
+// them flood the logs.
+func (t *TURNServer) authFailed(reason, username string, src net.Addr, args ...any) {
+	t.authFailures.Add(1)
+	if t.log.Enabled(context.Background(), slog.LevelDebug) {
+		t.log.Debug("turn credentials refused",
+			append([]any{"reason", reason, "user", username, "client", src}, args...)...)
+	}
+}
+
+// AuthFailures returns how many TURN requests this server refused for bad credentials (wrong
+// password, malformed or expired username), which are logged at debug level only, so that
+// monitoring can still see credential guessing.
+func (t *TURNServer) AuthFailures() uint64 { return t.authFailures.Load() }
 
 // URLs returns the ICE server URLs clients use: "turn:IP:PORT?transport=udp" and "turn:IP:PORT?transport=tcp" with the actual ports.
 func (t *TURNServer) URLs() []string {

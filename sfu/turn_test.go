@@ -2,11 +2,13 @@ package sfu
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,6 +140,128 @@ func TestTURNAllocate(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestTURNAuthFailures makes refused logins over UDP and TCP: each must be counted by
+// AuthFailures and logged at debug level, and no record at info level or above may carry the
+// username a client chose.
+func TestTURNAuthFailures(t *testing.T) {
+	logs := newRecordingHandler()
+	srv, err := startTURN(TURNConfig{
+		ListenIP: "127.0.0.1", Realm: turnTestRealm, Secret: []byte("turn-test-secret"), RelayIP: net.IPv4(127, 0, 0, 1),
+	}, slog.New(logs))
+	if err != nil {
+		t.Fatalf("startTURN: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	wrongPassword := func(uid string) func() (string, string) {
+		return func() (string, string) {
+			u, _ := srv.Credentials(uid, time.Minute)
+			return u, turnPassword([]byte("another secret"), u)
+		}
+	}
+	tests := []struct {
+		name, transport, uid string
+		creds                func() (string, string)
+		wantRefused          bool
+	}{
+		{"wrong password/udp", "udp", "mallory-guess-udp", wrongPassword("mallory-guess-udp"), true},
+		{"wrong password/tcp", "tcp", "mallory-guess-tcp", wrongPassword("mallory-guess-tcp"), true},
+		{"expired", "udp", "mallory-expired", func() (string, string) { return srv.Credentials("mallory-expired", -time.Minute) }, true},
+		{"malformed", "tcp", "mallory-malformed", func() (string, string) {
+			return "mallory-malformed", turnPassword(srv.secret, "mallory-malformed")
+		}, true},
+		{"valid", "udp", "alice-valid", func() (string, string) { return srv.Credentials("alice-valid", time.Minute) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := srv.AuthFailures()
+			username, password := tc.creds()
+			client, _ := dialTURN(t, srv, tc.transport, username, password)
+			relay, err := client.Allocate()
+			if err == nil {
+				_ = relay.Close()
+			}
+			if (err != nil) != tc.wantRefused {
+				t.Fatalf("Allocate: %v, want refused %v", err, tc.wantRefused)
+			}
+			// The server counts and logs a refusal before it answers, so both are done by now.
+			after := srv.AuthFailures()
+			if tc.wantRefused && after <= before || !tc.wantRefused && after != before {
+				t.Fatalf("AuthFailures went from %d to %d, want an increase %v", before, after, tc.wantRefused)
+			}
+			if !tc.wantRefused {
+				return
+			}
+			loggedAtDebug := false
+			for _, r := range logs.records() {
+				if !strings.Contains(r.text, tc.uid) {
+					continue
+				}
+				if r.level >= slog.LevelInfo {
+					t.Errorf("logged at %v with the client's username: %s", r.level, r.text)
+				}
+				if r.level == slog.LevelDebug && strings.Contains(r.text, "turn credentials refused") {
+					loggedAtDebug = true
+				}
+			}
+			if !loggedAtDebug {
+				t.Errorf("no debug record of the refusal of %q; records: %v", tc.uid, logs.records())
+			}
+		})
+	}
+}
+
+// recordingHandler is a slog.Handler keeping every record at debug level and above as its level
+// and a line of text (message and attributes), for tests to inspect.
+type recordingHandler struct {
+	mu    *sync.Mutex
+	recs  *[]loggedRecord
+	attrs []slog.Attr
+}
+
+type loggedRecord struct {
+	level slog.Level
+	text  string
+}
+
+func newRecordingHandler() *recordingHandler {
+	return &recordingHandler{mu: new(sync.Mutex), recs: new([]loggedRecord)}
+}
+
+func (h *recordingHandler) Enabled(_ context.Context, level slog.Level) bool {
+	return level >= slog.LevelDebug
+}
+
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	for _, a := range h.attrs {
+		b.WriteString(" " + a.String())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*h.recs = append(*h.recs, loggedRecord{level: r.Level, text: b.String()})
+	return nil
+}
+
+func (h *recordingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	return &c
+}
+
+func (h *recordingHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *recordingHandler) records() []loggedRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]loggedRecord(nil), *h.recs...)
 }
 
 func TestTURNRelayData(t *testing.T) {
