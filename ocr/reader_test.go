@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"image"
+	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -540,28 +542,107 @@ func TestReaderIDCardProperty(t *testing.T) {
 	}
 }
 
+// largeInputs are long garbage lines of each shape a reader scans for: digit
+// runs, phone numbers, field labels, plate prefixes, expiry dates, a long
+// word. reps is the number of repeats of unit in the full-size input (the
+// benchmark's); TestReaderLargeInput uses fractions of it.
+var largeInputs = []struct {
+	name string
+	unit string
+	reps int
+}{
+	{"digits", "1 ", 20000},
+	{"phones", "13800 ", 5000},
+	{"labels", "姓名性别民族住址", 3000},
+	{"plates", "京A", 10000},
+	{"dates", "12/28 ", 5000},
+	{"word", "O", 30000},
+}
+
+// largeLines makes the lines of a large input: the unit repeated reps times,
+// twice, then reps/10 repeats split at the spaces into many short lines.
+func largeLines(unit string, reps int) []Line {
+	s := strings.Repeat(unit, reps)
+	lines := textLines(s, s)
+	return append(lines, textLines(strings.Split(strings.Repeat(unit, reps/10), " ")...)...)
+}
+
 // TestReaderLargeInput: no reader is worse than roughly linear in its input,
 // so a long garbage line cannot stall a request.
+//
+// The test checks an algorithmic property, not a speed (the speed is measured
+// by BenchmarkReadFieldsLarge): for each kind and input shape it times
+// ReadFields on an input of n repeats and of 8n, takes the minimum over
+// largeReps runs of each (interleaved, so that load on a busy machine slows
+// both alike; each run starts after a runtime.GC so that one run's garbage is
+// not charged to the next), and asserts that the ratio is under 32. Linear
+// code gives about 8 (measured 0.7-9.3 under -race at load 4-7 on 2 cores,
+// up to 16.7 with two more busy loops; the low ones are where a fixed cost
+// dominates); quadratic code gives 64. A ratio over the bound is measured
+// again, up to largeTries times, so that only a ratio that stays high fails:
+// a quadratic reader fails every time, a preempted run does not.
 func TestReaderLargeInput(t *testing.T) {
-	long := []string{
-		strings.Repeat("1 ", 20000),
-		strings.Repeat("13800 ", 5000),
-		strings.Repeat("姓名性别民族住址", 3000),
-		strings.Repeat("京A", 10000),
-		strings.Repeat("12/28 ", 5000),
-		strings.Repeat("O", 30000),
+	const (
+		factor    = 8
+		maxRatio  = 32.0
+		largeReps = 3
+		// largeTries is how many times a high ratio is measured before failing.
+		largeTries = 3
+		// scale divides the benchmark's input: the large input is 1/4 of it,
+		// big enough for a quadratic term to show, small enough to keep the
+		// test to seconds under -race.
+		scale = 32
+	)
+	timeRead := func(kind string, lines []Line) time.Duration {
+		runtime.GC() // start each run on a clean heap: the large run's garbage is not the small run's cost
+		start := time.Now()
+		if _, err := ReadFields(kind, lines); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
 	}
 	for _, kind := range Kinds {
-		for _, s := range long {
-			start := time.Now()
-			lines := textLines(s, s)
-			lines = append(lines, textLines(strings.Split(s[:len(s)/10], " ")...)...)
-			if _, err := ReadFields(kind, lines); err != nil {
-				t.Fatal(err)
+		for _, in := range largeInputs {
+			n := in.reps / scale
+			small, large := largeLines(in.unit, n), largeLines(in.unit, factor*n)
+			var ratio float64
+			var minSmall, minLarge time.Duration
+			for try := 0; try < largeTries; try++ {
+				minSmall, minLarge = time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+				for range largeReps {
+					minSmall = min(minSmall, timeRead(kind, small))
+					minLarge = min(minLarge, timeRead(kind, large))
+				}
+				ratio = float64(minLarge) / float64(max(minSmall, 1))
+				if ratio < maxRatio {
+					break
+				}
+				t.Logf("ReadFields(%s, %s): ratio %.1f (%v / %v), measuring again", kind, in.name, ratio, minLarge, minSmall)
 			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("ReadFields(%s) of %d bytes took %v", kind, len(s), d)
+			t.Logf("ReadFields(%s, %s): %d→%d repeats: %v→%v, ratio %.1f",
+				kind, in.name, n, factor*n, minSmall, minLarge, ratio)
+			if ratio >= maxRatio {
+				t.Errorf("ReadFields(%s, %s): %d× the input took %.1f× the time (%v / %v) in each of %d measurements; linear is about %d×, quadratic %d×",
+					kind, in.name, factor, ratio, minLarge, minSmall, largeTries, factor, factor*factor)
 			}
+		}
+	}
+}
+
+// BenchmarkReadFieldsLarge measures ReadFields on the full-size large inputs
+// (20-60 kB lines), one sub-benchmark per kind and shape.
+func BenchmarkReadFieldsLarge(b *testing.B) {
+	for _, kind := range Kinds {
+		for _, in := range largeInputs {
+			lines := largeLines(in.unit, in.reps)
+			b.Run(kind+"/"+in.name, func(b *testing.B) {
+				b.SetBytes(int64(2 * len(in.unit) * in.reps))
+				for b.Loop() {
+					if _, err := ReadFields(kind, lines); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
