@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -17,6 +19,43 @@ var ErrUnknownPerson = errors.New("unknown person")
 
 // ErrBadPersonID is returned for an empty or oversized person id.
 var ErrBadPersonID = errors.New("person id must be 1 to 128 printable characters")
+
+// ErrPersonExists is returned by Enroll in EnrollNew mode for an id that is
+// already enrolled: adding to it, or replacing it, must be asked for.
+var ErrPersonExists = errors.New("person already enrolled")
+
+// ErrBadName is returned for a name longer than MaxNameLen or with control characters.
+var ErrBadName = fmt.Errorf("name must be at most %d printable characters", MaxNameLen)
+
+// Stored-input limits: a name is a person's name, not a document, and one
+// person's descriptors are a handful of enrolments, not a log.
+const (
+	MaxNameLen     = 200
+	MaxDescriptors = 16
+)
+
+// EnrollMode says what Enroll does with an id that is already enrolled.
+type EnrollMode string
+
+// The enrol modes: EnrollNew refuses an existing id (the default, so an id
+// typed by mistake never changes someone else's entry), EnrollAppend adds the
+// new face to it, EnrollReplace starts it again from the new face.
+const (
+	EnrollNew     EnrollMode = "new"
+	EnrollAppend  EnrollMode = "append"
+	EnrollReplace EnrollMode = "replace"
+)
+
+// ParseEnrollMode turns "", "new", "append" or "replace" into an EnrollMode.
+func ParseEnrollMode(s string) (EnrollMode, error) {
+	switch m := EnrollMode(s); m {
+	case "":
+		return EnrollNew, nil
+	case EnrollNew, EnrollAppend, EnrollReplace:
+		return m, nil
+	}
+	return "", fmt.Errorf("enroll mode %q is not new, append or replace", s)
+}
 
 var peopleBucket = []byte("people")
 
@@ -71,21 +110,42 @@ func checkID(id string) error {
 	return nil
 }
 
-// Enroll stores a person, or adds the given descriptors (and the newer photo
-// and name, when set) to one already enrolled. All or nothing: a failed
-// write leaves the gallery as it was.
-func (g *Gallery) Enroll(p Person) (Person, error) {
+func checkName(name string) error {
+	if utf8.RuneCountInString(name) > MaxNameLen || !utf8.ValidString(name) ||
+		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return fmt.Errorf("%w (got %d characters)", ErrBadName, utf8.RuneCountInString(name))
+	}
+	return nil
+}
+
+// Enroll stores a person. For an id already enrolled, mode decides:
+// EnrollNew refuses with ErrPersonExists, EnrollAppend adds the descriptors
+// (and the newer photo and name, when set), EnrollReplace overwrites the
+// entry. A person keeps at most MaxDescriptors, the newest. All or nothing:
+// a failed write leaves the gallery as it was. existed says whether the id
+// was enrolled before.
+func (g *Gallery) Enroll(p Person, mode EnrollMode) (out Person, existed bool, err error) {
 	if err := checkID(p.ID); err != nil {
-		return Person{}, err
+		return Person{}, false, err
+	}
+	if err := checkName(p.Name); err != nil {
+		return Person{}, false, err
+	}
+	if _, err := ParseEnrollMode(string(mode)); err != nil {
+		return Person{}, false, err
 	}
 	if len(p.Descriptors) == 0 {
-		return Person{}, fmt.Errorf("enroll %q: no face descriptor", p.ID)
+		return Person{}, false, fmt.Errorf("enroll %q: no face descriptor", p.ID)
 	}
-	var out Person
-	err := g.db.Update(func(tx *bolt.Tx) error {
+	err = g.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(peopleBucket)
 		out = p
-		if raw := b.Get([]byte(p.ID)); raw != nil {
+		raw := b.Get([]byte(p.ID))
+		existed = raw != nil
+		switch {
+		case existed && (mode == EnrollNew || mode == ""):
+			return ErrPersonExists
+		case existed && mode == EnrollAppend:
 			var old Person
 			if err := json.Unmarshal(raw, &old); err != nil {
 				return fmt.Errorf("read %q: %w", p.ID, err)
@@ -99,6 +159,9 @@ func (g *Gallery) Enroll(p Person) (Person, error) {
 				out.Photo = p.Photo
 			}
 		}
+		if n := len(out.Descriptors); n > MaxDescriptors {
+			out.Descriptors = slices.Clone(out.Descriptors[n-MaxDescriptors:])
+		}
 		if out.Enrolled.IsZero() {
 			out.Enrolled = time.Now().UTC()
 		}
@@ -109,9 +172,9 @@ func (g *Gallery) Enroll(p Person) (Person, error) {
 		return b.Put([]byte(p.ID), raw)
 	})
 	if err != nil {
-		return Person{}, fmt.Errorf("enroll %q: %w", p.ID, err)
+		return Person{}, existed, fmt.Errorf("enroll %q: %w", p.ID, err)
 	}
-	return out, nil
+	return out, existed, nil
 }
 
 // Get returns one person.

@@ -17,7 +17,13 @@ type rgb struct {
 // origin is r.Min.
 func toRGB(img image.Image, r image.Rectangle) *rgb {
 	r = r.Intersect(img.Bounds())
-	out := &rgb{w: r.Dx(), h: r.Dy(), pix: make([]uint8, 3*r.Dx()*r.Dy())}
+	return toRGBInto(img, r, make([]uint8, 3*r.Dx()*r.Dy()))
+}
+
+// toRGBInto is toRGB into pix (3 × the area of r, r within img's bounds), so
+// a caller converting strip after strip reuses one buffer.
+func toRGBInto(img image.Image, r image.Rectangle, pix []uint8) *rgb {
+	out := &rgb{w: r.Dx(), h: r.Dy(), pix: pix}
 	i := 0
 	switch m := img.(type) {
 	case *image.YCbCr:
@@ -68,6 +74,25 @@ func toRGB(img image.Image, r image.Rectangle) *rgb {
 				i += 3
 			}
 		}
+	}
+	return out
+}
+
+// toRGBShrunk is toRGB of r scaled down by the whole factor k (each pixel
+// the mean of a k×k block). It converts k rows at a time, so a large image
+// is never copied whole.
+func toRGBShrunk(img image.Image, r image.Rectangle, k int) *rgb {
+	if k <= 1 {
+		return toRGB(img, r)
+	}
+	r = r.Intersect(img.Bounds())
+	out := &rgb{w: r.Dx() / k, h: r.Dy() / k}
+	out.pix = make([]uint8, 3*out.w*out.h)
+	strip := make([]uint8, 3*out.w*k*k)
+	sum := make([]int, 3*out.w)
+	for oy := 0; oy < out.h; oy++ {
+		y := r.Min.Y + oy*k
+		toRGBInto(img, image.Rect(r.Min.X, y, r.Min.X+out.w*k, y+k), strip).shrinkRow(k, 0, out.pix[3*oy*out.w:3*(oy+1)*out.w], sum)
 	}
 	return out
 }

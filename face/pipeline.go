@@ -29,31 +29,42 @@ func (m *Models) AnalyzeWith(img image.Image, o AlignOptions) ([]Face, error) {
 	if b.Empty() {
 		return nil, fmt.Errorf("analyze empty image: %w", ErrNoFace)
 	}
-	src := toRGB(img, b)
+	// A face the detector can find in a picture wider than maxAnalyzeSide
+	// (it sees 512×512) is hundreds of pixels across: analysing a 40 MP
+	// photo at a quarter of its pixels loses nothing and copies a quarter.
+	scale := (max(b.Dx(), b.Dy()) + maxAnalyzeSide - 1) / maxAnalyzeSide
+	src := toRGBShrunk(img, b, scale)
 	faces := m.analyze(src, o)
 	if len(faces) == 0 && tightCrop(src.w, src.h) {
-		px, py := src.w/2, src.h/2
-		faces = m.analyze(src.pad(px, py, 128), o)
+		// A face that fills a large frame is large: shrink before padding
+		// (the detector sees 512×512 anyway), so a 40 MP image is not padded
+		// to 160 MP.
+		k := max(1, max(src.w, src.h)/padMaxSide)
+		small := src.shrink(k)
+		px, py := small.w/2, small.h/2
+		faces = m.analyze(small.pad(px, py, 128), o)
+		fk := float64(k)
 		for i := range faces {
 			f := &faces[i]
-			f.Detection.Box = clipToImage(Box{f.Detection.Box.X - float64(px), f.Detection.Box.Y - float64(py),
-				f.Detection.Box.W, f.Detection.Box.H}, src.w, src.h)
+			f.Detection.Box = clipToImage(Box{(f.Detection.Box.X - float64(px)) * fk, (f.Detection.Box.Y - float64(py)) * fk,
+				f.Detection.Box.W * fk, f.Detection.Box.H * fk}, src.w, src.h)
 			for j := range f.Landmarks {
-				f.Landmarks[j].X -= float64(px)
-				f.Landmarks[j].Y -= float64(py)
+				f.Landmarks[j].X = (f.Landmarks[j].X - float64(px)) * fk
+				f.Landmarks[j].Y = (f.Landmarks[j].Y - float64(py)) * fk
 			}
 		}
 	}
 	if len(faces) == 0 {
 		return nil, ErrNoFace
 	}
+	fs := float64(max(scale, 1))
 	for i := range faces {
 		f := &faces[i]
-		f.Detection.Box.X += float64(b.Min.X)
-		f.Detection.Box.Y += float64(b.Min.Y)
+		bx := &f.Detection.Box
+		bx.X, bx.Y, bx.W, bx.H = bx.X*fs+float64(b.Min.X), bx.Y*fs+float64(b.Min.Y), bx.W*fs, bx.H*fs
 		for j := range f.Landmarks {
-			f.Landmarks[j].X += float64(b.Min.X)
-			f.Landmarks[j].Y += float64(b.Min.Y)
+			f.Landmarks[j].X = f.Landmarks[j].X*fs + float64(b.Min.X)
+			f.Landmarks[j].Y = f.Landmarks[j].Y*fs + float64(b.Min.Y)
 		}
 	}
 	slices.SortStableFunc(faces, func(a, b Face) int {
@@ -91,6 +102,50 @@ func (m *Models) analyze(src *rgb, o AlignOptions) []Face {
 // tightCrop tells whether a w×h image may be a crop around a head, where a face the detector
 // missed may fill the frame.
 func tightCrop(w, h int) bool { return w <= 2*h && h <= 2*w }
+
+// maxAnalyzeSide is the longest side Analyze works at; larger images are
+// shrunk by a whole factor to fit.
+const maxAnalyzeSide = 4096
+
+// padMaxSide is the longest side an image is padded at when the detector
+// is retried on a tight crop; larger images are shrunk to it first.
+const padMaxSide = 1024
+
+// shrink returns src scaled down by the integer factor k (each output pixel
+// the mean of a k×k block), or src itself when k ≤ 1.
+func (src *rgb) shrink(k int) *rgb {
+	if k <= 1 {
+		return src
+	}
+	out := &rgb{w: src.w / k, h: src.h / k}
+	out.pix = make([]uint8, 3*out.w*out.h)
+	sum := make([]int, 3*out.w)
+	for oy := 0; oy < out.h; oy++ {
+		src.shrinkRow(k, oy, out.pix[3*oy*out.w:3*(oy+1)*out.w], sum)
+	}
+	return out
+}
+
+// shrinkRow writes output row oy of shrink(k) into dst (3 × src.w/k bytes),
+// with sum (as long as dst) as scratch.
+func (src *rgb) shrinkRow(k, oy int, dst []uint8, sum []int) {
+	clear(sum)
+	w := len(dst) / 3
+	for y := oy * k; y < (oy+1)*k; y++ {
+		row := src.pix[3*y*src.w:]
+		for ox := 0; ox < w; ox++ {
+			for x := ox * k; x < (ox+1)*k; x++ {
+				sum[3*ox] += int(row[3*x])
+				sum[3*ox+1] += int(row[3*x+1])
+				sum[3*ox+2] += int(row[3*x+2])
+			}
+		}
+	}
+	n := k * k
+	for i, v := range sum {
+		dst[i] = uint8((v + n/2) / n)
+	}
+}
 
 // pad returns src with px columns of grey v on the left and right and py rows above and below.
 func (src *rgb) pad(px, py int, v uint8) *rgb {

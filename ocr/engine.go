@@ -220,6 +220,14 @@ func NewEngine(o Options) (*Engine, error) {
 	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
 		return nil, fmt.Errorf("new ocr engine: disable spinning: %w", err)
 	}
+	// ORT's arena would keep the peak of a burst of reads for the life of the
+	// process; without it tensors go to malloc and ReleaseMemory returns them.
+	if err := opts.SetCpuMemArena(false); err != nil {
+		return nil, fmt.Errorf("new ocr engine: disable the CPU memory arena: %w", err)
+	}
+	if err := opts.SetMemPattern(false); err != nil {
+		return nil, fmt.Errorf("new ocr engine: disable memory patterns: %w", err)
+	}
 	for _, m := range []struct {
 		dst  **model
 		file string

@@ -62,4 +62,15 @@ const (
 	CodeModelsMissing   = "models_missing"
 	CodeUnsupportedKind = "unsupported_kind"
 	CodeNoText          = "no_text"
+	CodeFrameTooLarge   = "frame_too_large"
+	CodePersonExists    = "person_exists"
+)
+
+// Codes of the guards in front of the API.
+const (
+	CodeForbidden   = "forbidden"
+	CodeRateLimited = "rate_limited"
+	CodeBusy        = "busy"
+	CodeBadHost     = "bad_host"
+	CodeBadOrigin   = "bad_origin"
 )

@@ -7,6 +7,7 @@ import (
 	"image"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/stoa-video/stoa/face"
 )
@@ -47,23 +48,23 @@ func (s *Server) faceReady(w http.ResponseWriter) bool {
 	return true
 }
 
-// faceInput is the image a face request works on: an upload for
-// /api/faces/..., a live snapshot for /api/rooms/{room}/participants/{uid}/faces/....
-func (s *Server) faceInput(w http.ResponseWriter, r *http.Request) (img image.Image, live bool, ok bool) {
+// claimImage is the image a face or OCR request works on: a live snapshot
+// for /api/rooms/{room}/participants/{uid}/..., an upload for /api/faces/...
+// and /api/ocr. The caller has admitted the request and holds a job slot;
+// done releases the big-image slot an upload may have taken.
+func (s *Server) claimImage(w http.ResponseWriter, r *http.Request) (img image.Image, live bool, done func(), ok bool) {
 	if r.PathValue("room") != "" {
 		img, ok := s.participantImage(w, r)
-		return img, true, ok
+		return img, true, func() {}, ok
 	}
-	if !s.authorized(r) {
-		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required")
-		return nil, false, false
-	}
-	img, err := uploadedImage(r)
+	held := func() {}
+	img, err := uploadedImage(r, s.bigImageSlot(r.Context(), &held))
 	if err != nil {
+		held()
 		writeImageError(w, err)
-		return nil, false, false
+		return nil, false, nil, false
 	}
-	return img, false, true
+	return img, false, held, true
 }
 
 // analyse finds the faces of img, largest first; it answers the error itself.
@@ -86,11 +87,13 @@ func (s *Server) analyse(w http.ResponseWriter, img image.Image) ([]face.Face, b
 
 // serveFace handles detect, verify, enroll and identify, on an upload or a live snapshot.
 func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
-	if !s.faceReady(w) {
+	who, ok := s.claimAccess(w, r)
+	if !ok {
 		return
 	}
 	action := r.PathValue("action")
-	id := r.URL.Query().Get("id")
+	q := r.URL.Query()
+	id, name := q.Get("id"), q.Get("name")
 	if (action == "verify" || action == "enroll") && id == "" {
 		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, action+" needs ?id=PERSON")
 		return
@@ -99,10 +102,28 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusNotFound, CodeBadRequest, "unknown face action "+quote(action))
 		return
 	}
-	img, live, ok := s.faceInput(w, r)
+	mode, err := face.ParseEnrollMode(q.Get("mode"))
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	if n := utf8.RuneCountInString(name); n > face.MaxNameLen {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("name is %d characters long, at most %d allowed", n, face.MaxNameLen))
+		return
+	}
+	if !s.faceReady(w) {
+		return
+	}
+	release, ok := s.startJob(w, r)
 	if !ok {
 		return
 	}
+	defer release()
+	img, live, done, ok := s.claimImage(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 	faces, ok := s.analyse(w, img)
 	if !ok {
 		return
@@ -147,16 +168,22 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		if b, err := encodeJPEG(img); err == nil {
 			photo = b
 		}
-		p, err := s.opts.Gallery.Enroll(face.Person{ID: id, Name: r.URL.Query().Get("name"), Descriptors: [][128]float32{d}, Photo: photo})
-		if errors.Is(err, face.ErrBadPersonID) {
+		p, existed, err := s.opts.Gallery.Enroll(face.Person{ID: id, Name: name, Descriptors: [][128]float32{d}, Photo: photo}, mode)
+		switch {
+		case errors.Is(err, face.ErrPersonExists):
+			s.log.Warn("face enroll refused: the id is already enrolled", "by", who, "id", truncate(id, 128), "mode", mode)
+			writeHTTPError(w, http.StatusConflict, CodePersonExists, quote(id)+
+				" is already enrolled: enroll with mode=append to add this face to it, or mode=replace to start it again")
+			return
+		case errors.Is(err, face.ErrBadPersonID), errors.Is(err, face.ErrBadName):
 			writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 			return
-		}
-		if err != nil {
+		case err != nil:
 			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 			return
 		}
-		out["id"], out["name"], out["descriptors"] = p.ID, p.Name, len(p.Descriptors)
+		s.log.Info("face enrolled", "by", who, "id", truncate(id, 128), "mode", mode, "existed", existed, "live", live)
+		out["id"], out["name"], out["descriptors"], out["mode"] = p.ID, p.Name, len(p.Descriptors), mode
 	case "identify":
 		k, _ := strconv.Atoi(r.URL.Query().Get("k"))
 		if k <= 0 || k > 100 {
@@ -177,11 +204,7 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 
 // servePeople lists, shows (GET /api/faces/{id}, with ?photo=1 the JPEG) and deletes enrolled people.
 func (s *Server) servePeople(w http.ResponseWriter, r *http.Request) {
-	if !s.faceReady(w) {
-		return
-	}
-	if !s.authorized(r) {
-		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required")
+	if !s.requireOperator(w, r) || !s.faceReady(w) {
 		return
 	}
 	id := r.PathValue("id")

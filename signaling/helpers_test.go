@@ -68,8 +68,8 @@ func newTestServerWith(t testing.TB, cfg sfu.Config, opts ...serverOption) *test
 	return ts
 }
 
-func (ts *testServer) token(room, uid string, role signaling.Role) string {
-	tok, _, err := ts.tokens.Issue(room, uid, role, "", time.Hour)
+func (ts *testServer) token(room, uid string, role signaling.Role, can ...signaling.Grant) string {
+	tok, _, err := ts.tokens.Issue(room, uid, role, "", time.Hour, can...)
 	if err != nil {
 		ts.t.Fatalf("issue token: %v", err)
 	}

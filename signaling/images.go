@@ -32,7 +32,13 @@ var (
 // DecodeImage reads one image with the limits above: the header is checked
 // for size before any pixel is decoded, so a small file claiming to be a
 // gigapixel image costs nothing.
-func DecodeImage(r io.Reader) (image.Image, error) {
+func DecodeImage(r io.Reader) (image.Image, error) { return DecodeImageWith(r, nil) }
+
+// DecodeImageWith is DecodeImage with a hook that sees the header's size
+// before any pixel is decoded: the server uses it to take a big-image slot,
+// so only so many large images are in memory at once. A hook error is
+// returned as it is.
+func DecodeImageWith(r io.Reader, beforeDecode func(w, h int) error) (image.Image, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxImageBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read image: %w", err)
@@ -50,6 +56,11 @@ func DecodeImage(r io.Reader) (image.Image, error) {
 	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
 		return nil, fmt.Errorf("%w: %d×%d", ErrImageTooLarge, cfg.Width, cfg.Height)
 	}
+	if beforeDecode != nil {
+		if err := beforeDecode(cfg.Width, cfg.Height); err != nil {
+			return nil, err
+		}
+	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadImage, err)
@@ -58,8 +69,8 @@ func DecodeImage(r io.Reader) (image.Image, error) {
 }
 
 // uploadedImage reads the image of a request: the raw body, or the form
-// field "image" of a multipart upload.
-func uploadedImage(r *http.Request) (image.Image, error) {
+// field "image" of a multipart upload. beforeDecode is DecodeImageWith's hook.
+func uploadedImage(r *http.Request, beforeDecode func(w, h int) error) (image.Image, error) {
 	r.Body = http.MaxBytesReader(nil, r.Body, MaxImageBytes+1<<20)
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 		f, _, err := r.FormFile("image")
@@ -67,13 +78,17 @@ func uploadedImage(r *http.Request) (image.Image, error) {
 			return nil, fmt.Errorf("%w: multipart upload without an \"image\" file: %v", ErrBadImage, err)
 		}
 		defer f.Close()
-		return DecodeImage(f)
+		return DecodeImageWith(f, beforeDecode)
 	}
-	return DecodeImage(r.Body)
+	return DecodeImageWith(r.Body, beforeDecode)
 }
 
 // writeImageError answers an image decoding failure.
 func writeImageError(w http.ResponseWriter, err error) {
+	if errors.Is(err, errBusy) {
+		busy(w, err)
+		return
+	}
 	if errors.Is(err, ErrImageTooLarge) {
 		writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
 		return

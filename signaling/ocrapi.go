@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"errors"
-	"image"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +12,9 @@ import (
 // serveOCR reads text (or a document's fields, ?kind=...) from an uploaded
 // image (POST /api/ocr) or a live snapshot (POST /api/rooms/{room}/participants/{uid}/ocr).
 func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.claimAccess(w, r); !ok {
+		return
+	}
 	kind := r.URL.Query().Get("kind")
 	if kind == "" {
 		kind = "text"
@@ -29,24 +31,16 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusServiceUnavailable, CodeModelsMissing, msg)
 		return
 	}
-	var img image.Image
-	live := r.PathValue("room") != ""
-	if live {
-		var ok bool
-		if img, ok = s.participantImage(w, r); !ok {
-			return
-		}
-	} else {
-		if !s.authorized(r) {
-			writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required")
-			return
-		}
-		var err error
-		if img, err = uploadedImage(r); err != nil {
-			writeImageError(w, err)
-			return
-		}
+	release, ok := s.startJob(w, r)
+	if !ok {
+		return
 	}
+	defer release()
+	img, live, done, ok := s.claimImage(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 	lines, err := s.opts.OCR.Read(r.Context(), img)
 	if err != nil {
 		if errors.Is(err, ocr.ErrImageTooLarge) {

@@ -56,7 +56,9 @@ type Options struct {
 	OCRErr error
 	// TokenWarning is how long before expiry token-will-expire is sent.
 	TokenWarning time.Duration
-	Logger       *slog.Logger
+	// Limits bounds heavy jobs, request rates and failed logins.
+	Limits Limits
+	Logger *slog.Logger
 }
 
 // Server serves the websocket protocol and the HTTP API.
@@ -64,6 +66,7 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+	guards   *guards
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -82,10 +85,14 @@ func NewServer(o Options) *Server {
 	if o.TokenWarning <= 0 {
 		o.TokenWarning = 30 * time.Second
 	}
-	return &Server{
+	s := &Server{
 		opts: o, log: o.Logger, sessions: map[string]*session{},
-		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096},
+		// guard has checked the Origin (same origin or allowed) already.
+		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096,
+			CheckOrigin: func(*http.Request) bool { return true }},
 	}
+	s.guards = newGuards(o.Limits, s.releaseMemory)
+	return s
 }
 
 // Handler routes /ws, /api/token, /api/info and /healthz.
@@ -103,7 +110,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/rooms/{room}/participants/{uid}/ocr", s.serveOCR)
 	mux.HandleFunc("POST /api/ocr", s.serveOCR)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	return mux
+	return s.guard(mux)
 }
 
 // Close ends every session and waits for their goroutines.
@@ -143,20 +150,52 @@ func isLoopback(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// presentedKey is the operator key a request carries, in X-API-Key or as a
+// bearer token.
+func presentedKey(r *http.Request) string {
 	key := r.Header.Get("X-API-Key")
 	if auth := r.Header.Get("Authorization"); key == "" && strings.HasPrefix(auth, "Bearer ") {
 		key = strings.TrimPrefix(auth, "Bearer ")
 	}
-	if key != "" {
-		for _, k := range s.opts.APIKeys {
-			if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
-				return true
-			}
-		}
+	return key
+}
+
+// operatorKey reports whether the request carries one of the operator keys.
+func (s *Server) operatorKey(r *http.Request) bool {
+	key := presentedKey(r)
+	if key == "" {
 		return false
 	}
+	for _, k := range s.opts.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// authorized reports whether the request may act as the operator: it
+// carries an operator key, or it carries none and dev mode trusts loopback
+// callers (guard has checked their Host and Origin).
+func (s *Server) authorized(r *http.Request) bool {
+	if presentedKey(r) != "" {
+		return s.operatorKey(r)
+	}
 	return s.opts.Dev && isLoopback(r)
+}
+
+// requireOperator answers 401 (and counts a failed login) unless authorized.
+func (s *Server) requireOperator(w http.ResponseWriter, r *http.Request) bool {
+	if s.authorized(r) {
+		return true
+	}
+	why := "no credentials"
+	if presentedKey(r) != "" {
+		why = "unknown key"
+	}
+	s.authFailed(r, why)
+	writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required (Authorization: Bearer KEY)")
+	return false
 }
 
 type tokenRequest struct {
@@ -165,17 +204,18 @@ type tokenRequest struct {
 	Role string `json:"role"`
 	Tag  string `json:"tag"`
 	TTL  int    `json:"ttl"`
+	// Can lists the grants beside the role, e.g. ["claim_tools"] for an agent.
+	Can []string `json:"can"`
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required (Authorization: Bearer KEY)")
+	if !s.requireOperator(w, r) {
 		return
 	}
 	var req tokenRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 	if err := dec.Decode(&req); err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "body must be JSON {room, uid, role, tag, ttl}: "+err.Error())
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "body must be JSON {room, uid, role, tag, ttl, can}: "+err.Error())
 		return
 	}
 	if req.Role == "" {
@@ -186,7 +226,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
-	tok, exp, err := s.opts.Tokens.Issue(req.Room, req.UID, role, req.Tag, time.Duration(req.TTL)*time.Second)
+	can, err := ParseGrants(req.Can)
+	if err != nil {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.(*Error).Message)
+		return
+	}
+	tok, exp, err := s.opts.Tokens.Issue(req.Room, req.UID, role, req.Tag, time.Duration(req.TTL)*time.Second, can...)
 	if err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {

@@ -73,6 +73,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ss, err := s.join(c, m)
 	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) && (pe.Code == CodeTokenInvalid || pe.Code == CodeTokenExpired) {
+			s.authFailed(r, pe.Code)
+		}
 		sendError(c, m.ID, err)
 		c.closeWith(websocket.ClosePolicyViolation, "join refused")
 		return

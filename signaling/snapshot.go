@@ -6,7 +6,6 @@ import (
 	"image"
 	"image/png"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/stoa-video/stoa/sfu"
@@ -16,26 +15,11 @@ import (
 // request says otherwise (`timeout=2s`, at most 10 s).
 const snapshotTimeout = 3 * time.Second
 
-// authorizeRoom allows an operator key (or dev mode on loopback), or a host's
-// token for that very room: an agent may snapshot the customer in its own
-// call and nowhere else.
-func (s *Server) authorizeRoom(r *http.Request, room string) bool {
-	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
-		if c, err := s.opts.Tokens.Verify(strings.TrimPrefix(auth, "Bearer ")); err == nil {
-			return c.Room == room && c.Role.Allows(RoleHost)
-		}
-	}
-	return s.authorized(r)
-}
-
 // participantImage resolves {room}/{uid} and takes a snapshot of its video,
-// answering the HTTP error itself when it cannot.
+// answering the HTTP error itself when it cannot. The caller has admitted
+// the request (claimAccess) and holds a job slot.
 func (s *Server) participantImage(w http.ResponseWriter, r *http.Request) (image.Image, bool) {
 	room, uid := r.PathValue("room"), r.PathValue("uid")
-	if !s.authorizeRoom(r, room) {
-		writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "an operator API key or a host token for this room is required")
-		return nil, false
-	}
 	rm := s.opts.SFU.Room(room)
 	if rm == nil {
 		writeHTTPError(w, http.StatusNotFound, CodeRoomNotFound, "no room "+quote(room))
@@ -60,6 +44,9 @@ func (s *Server) participantImage(w http.ResponseWriter, r *http.Request) (image
 		writeHTTPError(w, http.StatusConflict, CodeNoVideo, err.Error())
 	case errors.Is(err, sfu.ErrVideoMuted):
 		writeHTTPError(w, http.StatusConflict, CodeVideoMuted, err.Error())
+	case errors.Is(err, sfu.ErrFrameTooLarge):
+		s.log.Warn("snapshot refused: the publisher's keyframe claims an oversized picture", "room", room, "uid", uid, "err", err)
+		writeHTTPError(w, http.StatusUnprocessableEntity, CodeFrameTooLarge, err.Error())
 	case errors.Is(err, sfu.ErrSnapshotTimeout):
 		writeHTTPError(w, http.StatusGatewayTimeout, CodeSnapshotTimeout, err.Error())
 	default:
@@ -80,6 +67,14 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "format must be jpeg or png")
 		return
 	}
+	if _, ok := s.claimAccess(w, r); !ok {
+		return
+	}
+	release, ok := s.startJob(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	img, ok := s.participantImage(w, r)
 	if !ok {
 		return

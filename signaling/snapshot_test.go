@@ -187,8 +187,8 @@ func TestSnapshot(t *testing.T) {
 			if d := meanAbsDiff(img, clip.ref); d > 10 {
 				t.Errorf("snapshot differs from the keyframe's source by %.1f luma levels on average", d)
 			}
-			// JPEG by default, and the agent's own room token works too.
-			agentToken := ts.token("snap-"+codec, "agent", signaling.RoleHost)
+			// JPEG by default, and the agent's own room token (with the claim_tools grant) works too.
+			agentToken := ts.token("snap-"+codec, "agent", signaling.RoleHost, signaling.GrantClaimTools)
 			start := time.Now()
 			resp, body := httpGet(t, url, agentToken)
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
@@ -206,8 +206,9 @@ func TestSnapshot(t *testing.T) {
 			}{
 				{"no key", url, "", http.StatusUnauthorized, signaling.CodeUnauthorized},
 				{"forged key", url, "guess", http.StatusUnauthorized, signaling.CodeUnauthorized},
-				{"token of another room", url, ts.token("elsewhere", "agent", signaling.RoleHost), http.StatusUnauthorized, signaling.CodeUnauthorized},
-				{"audience token", url, ts.token("snap-"+codec, "v", signaling.RoleAudience), http.StatusUnauthorized, signaling.CodeUnauthorized},
+				{"agent token of another room", url, ts.token("elsewhere", "agent", signaling.RoleHost, signaling.GrantClaimTools), http.StatusForbidden, signaling.CodeForbidden},
+				{"audience token", url, ts.token("snap-"+codec, "v", signaling.RoleAudience), http.StatusForbidden, signaling.CodeForbidden},
+				{"customer's host token without the grant", url, ts.token("snap-"+codec, "customer", signaling.RoleHost), http.StatusForbidden, signaling.CodeForbidden},
 				{"unknown room", hs + "/api/rooms/nope/participants/customer/snapshot", "operator-key", http.StatusNotFound, signaling.CodeRoomNotFound},
 				{"unknown participant", hs + "/api/rooms/snap-" + codec + "/participants/ghost/snapshot", "operator-key", http.StatusNotFound, signaling.CodeParticipantNotFound},
 				{"bad format", url + "?format=gif", "operator-key", http.StatusBadRequest, signaling.CodeBadRequest},

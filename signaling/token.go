@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -43,16 +44,51 @@ func ParseRole(s string) (Role, error) {
 	return "", Errorf(CodeBadRequest, "role %q is not %q or %q", s, RoleHost, RoleAudience)
 }
 
+// Grant is a permission a token carries beside its media role: what its
+// holder may do to the call, as opposed to what it may send or receive. A
+// claims customer must publish (role host) but is not an agent.
+type Grant string
+
+// GrantClaimTools lets a token take snapshots of, and run face and OCR checks
+// on, the other participants of its room: the claims agent's console holds
+// it, the customer's page never does.
+const GrantClaimTools Grant = "claim_tools"
+
+// valid reports whether g is a grant this server knows.
+func (g Grant) valid() bool { return g == GrantClaimTools }
+
+// ParseGrants checks a token request's list of grants; an unknown or repeated
+// grant is a CodeBadRequest error, so a typo never silently grants nothing.
+func ParseGrants(names []string) ([]Grant, error) {
+	out := make([]Grant, 0, len(names))
+	for _, n := range names {
+		g := Grant(n)
+		if !g.valid() {
+			return nil, Errorf(CodeBadRequest, "grant %q is unknown; known is %q", truncate(n, 64), GrantClaimTools)
+		}
+		if slices.Contains(out, g) {
+			return nil, Errorf(CodeBadRequest, "grant %q is given twice", n)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
 // Claims are the contents of a Stoa token: which room, who, with which role,
-// and an application-level tag (e.g. "agent" or "customer") that other
-// participants see. The registered claims carry iat and exp.
+// the grants beside the role, and an application-level tag (e.g. "agent" or
+// "customer") that other participants see. The registered claims carry iat
+// and exp.
 type Claims struct {
-	Room string `json:"room"`
-	UID  string `json:"uid"`
-	Role Role   `json:"role"`
-	Tag  string `json:"tag,omitempty"`
+	Room string  `json:"room"`
+	UID  string  `json:"uid"`
+	Role Role    `json:"role"`
+	Tag  string  `json:"tag,omitempty"`
+	Can  []Grant `json:"can,omitempty"`
 	jwt.RegisteredClaims
 }
+
+// Has reports whether the token carries grant g.
+func (c *Claims) Has(g Grant) bool { return slices.Contains(c.Can, g) }
 
 // Token lifetimes: a missing ttl gets DefaultTokenTTL, and no token lives
 // longer than MaxTokenTTL, so a leaked token is useful for a day at most.
@@ -72,12 +108,28 @@ const (
 )
 
 // TokenIssuer mints and verifies HMAC-SHA256 (HS256) JWTs with one secret.
-// It is safe for concurrent use as long as Now is not changed meanwhile.
+// It is safe for concurrent use as long as Now and MaxTTL are not changed
+// meanwhile.
 type TokenIssuer struct {
 	secret []byte
 	// Now is the clock used for iat, exp and expiry checks; nil means
 	// time.Now. Tests set it.
 	Now func() time.Time
+	// MaxTTL is the longest lifetime a token may have, minted here or
+	// presented (a token signed elsewhere with the shared secret and a longer
+	// life is refused); 0 means MaxTokenTTL.
+	MaxTTL time.Duration
+}
+
+// lifetimeSkew is how far past MaxTTL a presented token may reach, for the
+// clocks of the issuing and verifying machines to differ.
+const lifetimeSkew = time.Minute
+
+func (t *TokenIssuer) maxTTL() time.Duration {
+	if t.MaxTTL > 0 {
+		return t.MaxTTL
+	}
+	return MaxTokenTTL
 }
 
 // NewTokenIssuer returns an issuer signing with a copy of secret. An empty
@@ -98,11 +150,11 @@ func (t *TokenIssuer) now() time.Time {
 	return time.Now()
 }
 
-// Issue mints a token for uid in room with the given role and tag, valid for
-// ttl (≤ 0 means DefaultTokenTTL; capped at MaxTokenTTL). Room, uid and a
-// non-empty tag must be at most 64 characters of [A-Za-z0-9_.:@-]; bad input
-// is a CodeBadRequest error. expires is the token's exp (whole seconds).
-func (t *TokenIssuer) Issue(room, uid string, role Role, tag string, ttl time.Duration) (token string, expires time.Time, err error) {
+// Issue mints a token for uid in room with the given role, tag and grants,
+// valid for ttl (≤ 0 means DefaultTokenTTL; capped at MaxTTL). Room, uid and
+// a non-empty tag must be at most 64 characters of [A-Za-z0-9_.:@-]; bad
+// input is a CodeBadRequest error. expires is the token's exp (whole seconds).
+func (t *TokenIssuer) Issue(room, uid string, role Role, tag string, ttl time.Duration, can ...Grant) (token string, expires time.Time, err error) {
 	if err := checkID("room", room, false); err != nil {
 		return "", time.Time{}, err
 	}
@@ -115,10 +167,15 @@ func (t *TokenIssuer) Issue(room, uid string, role Role, tag string, ttl time.Du
 	if !role.valid() {
 		return "", time.Time{}, Errorf(CodeBadRequest, "role %q is not %q or %q", role, RoleHost, RoleAudience)
 	}
-	if ttl <= 0 {
-		ttl = DefaultTokenTTL
+	for _, g := range can {
+		if !g.valid() {
+			return "", time.Time{}, Errorf(CodeBadRequest, "grant %q is unknown", g)
+		}
 	}
-	ttl = min(ttl, MaxTokenTTL)
+	if ttl <= 0 {
+		ttl = min(DefaultTokenTTL, t.maxTTL())
+	}
+	ttl = min(ttl, t.maxTTL())
 
 	now := t.now()
 	exp := jwt.NewNumericDate(now.Add(ttl))
@@ -127,6 +184,7 @@ func (t *TokenIssuer) Issue(room, uid string, role Role, tag string, ttl time.Du
 		UID:  uid,
 		Role: role,
 		Tag:  tag,
+		Can:  slices.Clip(can),
 		RegisteredClaims: jwt.RegisteredClaims{
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: exp,
@@ -174,6 +232,20 @@ func (t *TokenIssuer) Verify(token string) (*Claims, error) {
 	}
 	if !c.Role.valid() {
 		return nil, Errorf(CodeTokenInvalid, "token has role %q, want %q or %q", c.Role, RoleHost, RoleAudience)
+	}
+	for _, g := range c.Can {
+		if !g.valid() {
+			return nil, Errorf(CodeTokenInvalid, "token has grant %q, which this server does not know", truncate(string(g), 64))
+		}
+	}
+	// A token's whole life, and what is left of it, must fit in MaxTTL: a
+	// ten-year token (signed with a leaked or shared secret) is refused.
+	limit := t.maxTTL() + lifetimeSkew
+	if left := c.ExpiresAt.Sub(t.now()); left > limit {
+		return nil, Errorf(CodeTokenInvalid, "token expires in %s, beyond the %s maximum lifetime", left.Round(time.Second), t.maxTTL())
+	}
+	if c.IssuedAt != nil && c.ExpiresAt.Sub(c.IssuedAt.Time) > limit {
+		return nil, Errorf(CodeTokenInvalid, "token lives %s, beyond the %s maximum lifetime", c.ExpiresAt.Sub(c.IssuedAt.Time).Round(time.Second), t.maxTTL())
 	}
 	return &c, nil
 }

@@ -8,8 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +37,23 @@ type Config struct {
 	LogLevel    string        `yaml:"log_level"`    // debug|info|warn|error
 	DataDir     string        `yaml:"data_dir"`     // the embedded store (face gallery)
 	ModelsDir   string        `yaml:"models_dir"`   // face and OCR weights; "" = <repo>/.cache/models
+	// TokenMaxTTL is the longest a token may live, minted or presented.
+	TokenMaxTTL time.Duration `yaml:"token_max_ttl"`
+	// AllowedOrigins are web origins besides the server's own whose pages may
+	// open the websocket (and, in dev mode, post to the API).
+	AllowedOrigins []string     `yaml:"allowed_origins"`
+	Limits         LimitsConfig `yaml:"limits"`
+}
+
+// LimitsConfig bounds the work clients can make: see docs/security.md.
+type LimitsConfig struct {
+	Jobs          int     `yaml:"jobs"`             // concurrent snapshot/face/OCR jobs; 0 = one per core
+	JobQueue      int     `yaml:"job_queue"`        // jobs waiting for a slot; 0 = 2 × jobs
+	ClaimRate     float64 `yaml:"claim_rate"`       // claim requests per second per agent token
+	ClaimBurst    int     `yaml:"claim_burst"`      // claim requests at once per agent token
+	MaxConnsPerIP int     `yaml:"max_conns_per_ip"` // open HTTP connections per client address; 0 = no cap
+	// IdleTimeout closes a keep-alive connection with no request for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // ICEServer is a STUN or TURN server handed to clients in `joined`; its JSON
@@ -69,6 +86,9 @@ func DefaultConfig() Config {
 		LogLevel: "info",
 		DataDir:  "stoa-data",
 		TURN:     TURNConfig{Port: 3478, Realm: "stoa"},
+
+		TokenMaxTTL: 24 * time.Hour,
+		Limits:      LimitsConfig{ClaimRate: 2, ClaimBurst: 10, MaxConnsPerIP: 512, IdleTimeout: 60 * time.Second},
 	}
 }
 
@@ -153,6 +173,32 @@ var configOptions = []configOption{
 		def:   "<repo>/.cache/models",
 		help:  "face and OCR weights installed by make models",
 		value: func(c *Config) flag.Value { return (*optString)(&c.ModelsDir) }},
+	{yaml: "token_max_ttl", env: "STOA_TOKEN_MAX_TTL", flag: "token-max-ttl", arg: "DURATION",
+		help:  "longest lifetime of a token, minted here or presented",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.TokenMaxTTL) }},
+	{yaml: "allowed_origins", env: "STOA_ALLOWED_ORIGINS", flag: "allowed-origin", arg: "ORIGIN",
+		help:  "web origin besides the server's own allowed to open the websocket; repeatable or comma list",
+		value: func(c *Config) flag.Value { return &optList{p: &c.AllowedOrigins} }},
+	{yaml: "limits.jobs", env: "STOA_JOBS", flag: "jobs", arg: "N",
+		def:   "one per core",
+		help:  "snapshot, face and OCR jobs that run at once",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Limits.Jobs) }},
+	{yaml: "limits.job_queue", env: "STOA_JOB_QUEUE",
+		def:   "2 × jobs",
+		help:  "jobs that may wait for a slot; beyond, 503 with Retry-After",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Limits.JobQueue) }},
+	{yaml: "limits.claim_rate", env: "STOA_CLAIM_RATE",
+		help:  "claim requests per second per agent token (and 2.5 × per address); negative turns it off",
+		value: func(c *Config) flag.Value { return (*optFloat)(&c.Limits.ClaimRate) }},
+	{yaml: "limits.claim_burst",
+		def:  "10",
+		help: "claim requests at once per agent token"},
+	{yaml: "limits.max_conns_per_ip", env: "STOA_MAX_CONNS_PER_IP", flag: "max-conns-per-ip", arg: "N",
+		help:  "open HTTP connections per client address; 0 means no cap",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Limits.MaxConnsPerIP) }},
+	{yaml: "limits.idle_timeout", env: "STOA_IDLE_TIMEOUT", flag: "idle-timeout", arg: "DURATION",
+		help:  "close a keep-alive HTTP connection idle this long",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Limits.IdleTimeout) }},
 }
 
 // LoadConfig builds the `serve` configuration from its arguments (without
@@ -357,6 +403,20 @@ func (c Config) Validate() error {
 			bad("%s %d is not a port number (1-65535)", key, p)
 		}
 	}
+	if c.TokenMaxTTL < time.Minute {
+		bad("token_max_ttl %s is shorter than a minute", c.TokenMaxTTL)
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("allowed_origins: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	if c.Limits.Jobs < 0 || c.Limits.JobQueue < 0 || c.Limits.ClaimBurst < 0 || c.Limits.MaxConnsPerIP < 0 {
+		bad("limits: jobs, job_queue, claim_burst and max_conns_per_ip must not be negative")
+	}
+	if c.Limits.IdleTimeout <= 0 {
+		bad("limits.idle_timeout %s must be positive", c.Limits.IdleTimeout)
+	}
 	checkPort("udp_port", c.UDPPort, true)
 	checkPort("tcp_port", c.TCPPort, true)
 	for _, ip := range c.ICEIPs {
@@ -498,76 +558,4 @@ func loopbackListen(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// The option value types below implement flag.Value over Config fields; the
-// same Set parses environment variables, so both accept the same syntax.
-
-type optString string
-
-func (s *optString) String() string     { return string(*s) }
-func (s *optString) Set(v string) error { *s = optString(v); return nil }
-
-type optInt int
-
-func (n *optInt) String() string { return strconv.Itoa(int(*n)) }
-func (n *optInt) Set(v string) error {
-	i, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil {
-		return fmt.Errorf("%q is not an integer", v)
-	}
-	*n = optInt(i)
-	return nil
-}
-
-type optBool bool
-
-func (b *optBool) String() string   { return strconv.FormatBool(bool(*b)) }
-func (b *optBool) IsBoolFlag() bool { return true }
-func (b *optBool) Set(v string) error {
-	x, err := strconv.ParseBool(strings.TrimSpace(v))
-	if err != nil {
-		return fmt.Errorf("%q is not a boolean (true/false/1/0)", v)
-	}
-	*b = optBool(x)
-	return nil
-}
-
-type optDuration time.Duration
-
-func (d *optDuration) String() string { return time.Duration(*d).String() }
-func (d *optDuration) Set(v string) error {
-	x, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration like 20s or 1m30s", v)
-	}
-	*d = optDuration(x)
-	return nil
-}
-
-// optList is a comma-separated, repeatable list. The first Set replaces
-// what the list held (from defaults, YAML or env); later ones append.
-type optList struct {
-	p   *[]string
-	set bool
-}
-
-func (l *optList) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.Join(*l.p, ",")
-}
-
-func (l *optList) Set(v string) error {
-	if !l.set {
-		*l.p = nil
-		l.set = true
-	}
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l.p = append(*l.p, s)
-		}
-	}
-	return nil
 }

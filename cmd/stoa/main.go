@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stoa-video/stoa/face"
+	"github.com/stoa-video/stoa/limit"
 	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
@@ -75,6 +76,7 @@ func serve(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 	slog.SetDefault(log)
 	log.Info("starting", "version", signaling.Version, "config", cfg)
+	setMemoryLimit(log)
 
 	var secret []byte
 	if cfg.TokenSecret == "" {
@@ -121,9 +123,11 @@ func serve(args []string) error {
 	} else {
 		defer faces.Close()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	gallery, err := face.OpenGallery(filepath.Join(cfg.DataDir, "faces.db"))
 	if err != nil {
 		return err
@@ -140,9 +144,15 @@ func serve(args []string) error {
 	for _, s := range cfg.ICEServers {
 		ice = append(ice, signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	opts := signaling.Options{SFU: media, Tokens: signaling.NewTokenIssuer(secret), APIKeys: cfg.APIKeys,
+	tokens := signaling.NewTokenIssuer(secret)
+	tokens.MaxTTL = cfg.TokenMaxTTL
+	opts := signaling.Options{SFU: media, Tokens: tokens, APIKeys: cfg.APIKeys,
 		Dev: cfg.Dev, Grace: cfg.Grace, ICEServers: ice, Logger: log,
-		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr}
+		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
+		Limits: signaling.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
+			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
+			IPRate: cfg.Limits.ClaimRate * 2.5, IPBurst: cfg.Limits.ClaimBurst * 3,
+			AllowedOrigins: cfg.AllowedOrigins}}
 	if facesErr == nil {
 		opts.Faces = faces
 	}
@@ -164,11 +174,23 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	tcpLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	var capWarn limit.LogEvery
+	ln := limit.NewListener(tcpLn, cfg.Limits.MaxConnsPerIP, func(ip string) {
+		capWarn.Warn(log, "connection refused: the address holds max_conns_per_ip connections", "ip", ip, "max", cfg.Limits.MaxConnsPerIP)
+	})
+	// Timeouts: a request (headers and body: a 20 MB upload from a slow
+	// phone) has 2 minutes, an answer (a snapshot waiting in the job queue
+	// and then analysed) 3, and an idle keep-alive connection is closed
+	// after limits.idle_timeout (60 s). The websocket is hijacked, and gorilla clears these
+	// deadlines on it.
+	hs := &http.Server{Handler: mux, TLSConfig: tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+		WriteTimeout: 3 * time.Minute, IdleTimeout: cfg.Limits.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"

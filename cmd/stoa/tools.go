@@ -21,7 +21,8 @@ const faceUsage = `usage:
   stoa face detect [--json] IMG               faces, boxes and landmarks
   stoa face verify [--json] [--threshold T] IMG1 IMG2
                                               distance and verdict (same person when distance < T, default 0.6)
-  stoa face enroll --id ID [--name NAME] IMG  add a person to the gallery
+  stoa face enroll --id ID [--name NAME] [--mode new|append|replace] IMG
+                                              add a person to the gallery (an existing id needs append or replace)
   stoa face identify [--json] [--k N] IMG     the gallery's nearest people
 common flags: --models-dir DIR (default <repo>/.cache/models/face), --data-dir DIR (gallery, default stoa-data)
 `
@@ -45,6 +46,7 @@ func faceCmd(args []string, out io.Writer) error {
 	threshold := fs.Float64("threshold", face.DefaultThreshold, "verify threshold")
 	id := fs.String("id", "", "person id (enroll)")
 	name := fs.String("name", "", "person name (enroll)")
+	mode := fs.String("mode", "new", "enroll into an id already enrolled: new (refuse), append or replace")
 	k := fs.Int("k", 5, "how many matches (identify)")
 	modelsDir := fs.String("models-dir", face.DefaultModelDir(), "face weights")
 	dataDir := fs.String("data-dir", "stoa-data", "where the gallery lives")
@@ -122,7 +124,14 @@ func faceCmd(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		p, err := g.Enroll(face.Person{ID: *id, Name: *name, Descriptors: [][128]float32{d}, Photo: photo})
+		m, err := face.ParseEnrollMode(*mode)
+		if err != nil {
+			return err
+		}
+		p, _, err := g.Enroll(face.Person{ID: *id, Name: *name, Descriptors: [][128]float32{d}, Photo: photo}, m)
+		if errors.Is(err, face.ErrPersonExists) {
+			return fmt.Errorf("%w: pass --mode append to add this face to it, or --mode replace", err)
+		}
 		if err != nil {
 			return err
 		}

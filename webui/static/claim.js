@@ -11,7 +11,10 @@ const REQUEST_TIMEOUT_MS = 60_000; // snapshot (≤ 10 s) plus the models on a b
 /** The four tools: their button, the endpoint under /api/rooms/{room}/participants/{uid}/, and whether they need the id. */
 const ACTIONS = {
   verify: { button: 'verify-face', path: (id) => `faces/verify?id=${encodeURIComponent(id)}`, needsId: true },
-  enroll: { button: 'enroll-face', path: (id) => `faces/enroll?id=${encodeURIComponent(id)}`, needsId: true },
+  enroll: {
+    button: 'enroll-face', needsId: true,
+    path: (id) => `faces/enroll?id=${encodeURIComponent(id)}&mode=${encodeURIComponent($('enroll-mode').value)}`,
+  },
   idcard: { button: 'read-idcard', path: () => 'ocr?kind=idcard' },
   bankcard: { button: 'read-bankcard', path: () => 'ocr?kind=bankcard' },
 };
@@ -24,7 +27,12 @@ const ERROR_TEXT = {
   snapshot_timeout: "No picture came from the customer's video in time: try again",
   participant_not_found: 'The customer is no longer in the call',
   room_not_found: 'The call is no longer on the server',
-  unauthorized: "The console's token does not allow snapshots of this call (a host token of the room is needed)",
+  unauthorized: "The console's token is not accepted: sign in again",
+  forbidden: "The console's token does not allow claim tools in this call (an agent token with the claim_tools grant is needed)",
+  person_exists: 'This id is already enrolled: choose "Add to existing" or "Replace existing" to change it',
+  rate_limited: 'Too many checks in a row: wait a few seconds and try again',
+  busy: 'The server is busy with other checks: try again in a few seconds',
+  frame_too_large: "The customer's video frame is larger than the server analyses",
   image_too_large: 'The picture is too large to analyse',
 };
 

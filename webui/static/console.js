@@ -46,7 +46,7 @@ async function answer() {
   setState('connecting');
   logLine('answer', `room ${room} as uid ${uid}`);
   try {
-    const { token, renew } = await getToken({ token: params.get('token'), room, uid, tag: 'agent' });
+    const { token, renew } = await getToken({ token: params.get('token'), room, uid, tag: 'agent', can: ['claim_tools'] });
     const s = (session = { room, token });
     const renewAndKeep = async (r, u) => {
       const fresh = await renew(r, u);

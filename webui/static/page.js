@@ -32,11 +32,11 @@ export function randomUid() {
 
 const devMode = () => fetch('/api/info').then((r) => (r.ok ? r.json() : {})).then((i) => !!i.devMode, () => false);
 
-/** Mints a token from the dev-mode server (which needs no API key from loopback). */
-async function mint(room, uid, tag) {
+/** Mints a token from the dev-mode server (which needs no API key from loopback); can lists its grants. */
+async function mint(room, uid, tag, can) {
   const res = await fetch('/api/token', {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ room, uid: String(uid), role: 'host', tag }),
+    body: JSON.stringify({ room, uid: String(uid), role: 'host', tag, ...(can?.length ? { can } : {}) }),
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.message || `token request failed (${res.status})`);
@@ -44,14 +44,15 @@ async function mint(room, uid, tag) {
 }
 
 /**
- * The token from the URL or, when the server is in dev mode, one minted for {room, uid, tag}.
+ * The token from the URL or, when the server is in dev mode, one minted for {room, uid, tag} with the grants
+ * in can (the agent's console asks for ['claim_tools'], the customer's page for none).
  * Returns {token, renew}: renew(room, uid) mints a fresh token in dev mode, else resolves null.
  */
-export async function getToken({ token, room, uid, tag }) {
-  const renew = async (r = room, u = uid) => ((await devMode()) ? mint(r, u, tag) : null);
+export async function getToken({ token, room, uid, tag, can }) {
+  const renew = async (r = room, u = uid) => ((await devMode()) ? mint(r, u, tag, can) : null);
   if (token) return { token, renew };
   if (!(await devMode())) throw new Error('no token in the URL, and the server is not in dev mode');
-  return { token: await mint(room, uid, tag), renew };
+  return { token: await mint(room, uid, tag, can), renew };
 }
 
 /** Every client event the pages record in hooks.events. */
