@@ -121,7 +121,7 @@ func moduleRoot(dir string) string {
 
 // Engine reads text with PaddleOCR PP-OCRv4 through ONNX Runtime: detection,
 // 0/180° direction classification, recognition. One Engine holds one session per
-// model and is safe for concurrent Read calls.
+// model and is safe for concurrent Read calls, which take turns.
 type Engine struct {
 	maxSide int
 	log     *slog.Logger
@@ -132,6 +132,11 @@ type Engine struct {
 
 	mu     sync.RWMutex // held for reading by Read, for writing by Close
 	closed bool
+	// one makes reads take turns. ONNX Runtime already spreads one read over
+	// Threads cores, so a second read at the same time would not finish
+	// sooner, but would double the peak memory (≈ 250 MB a read at max side
+	// 960): a burst of reads must not take the server's memory.
+	one sync.Mutex
 }
 
 // model is one ONNX session with its single input and output names.
@@ -204,6 +209,7 @@ func NewEngine(o Options) (*Engine, error) {
 	}
 	e := &Engine{maxSide: o.MaxSide, log: o.Logger, chars: ctcClasses(string(keys))}
 
+	tuneMalloc()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("new ocr engine: session options: %w", err)
@@ -358,6 +364,8 @@ func (e *Engine) Read(ctx context.Context, img image.Image) ([]Line, error) {
 	if e.closed {
 		return nil, ErrClosed
 	}
+	e.one.Lock()
+	defer e.one.Unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ocr read: %w", err)
 	}

@@ -51,14 +51,21 @@ func (s *Server) faceReady(w http.ResponseWriter) bool {
 // claimImage is the image a face or OCR request works on: a live snapshot
 // for /api/rooms/{room}/participants/{uid}/..., an upload for /api/faces/...
 // and /api/ocr. The caller has admitted the request and holds a job slot;
-// done releases the big-image slot an upload may have taken.
-func (s *Server) claimImage(w http.ResponseWriter, r *http.Request) (img image.Image, live bool, done func(), ok bool) {
+// done releases the heavy slot taken for a big upload, or for any image
+// when heavy is set (OCR).
+func (s *Server) claimImage(w http.ResponseWriter, r *http.Request, heavy bool) (img image.Image, live bool, done func(), ok bool) {
+	held := func() {}
 	if r.PathValue("room") != "" {
 		img, ok := s.participantImage(w, r)
-		return img, true, func() {}, ok
+		if ok && heavy {
+			if err := s.heavySlot(r.Context(), &held); err != nil {
+				busy(w, err)
+				return nil, true, nil, false
+			}
+		}
+		return img, true, held, ok
 	}
-	held := func() {}
-	img, err := uploadedImage(r, s.bigImageSlot(r.Context(), &held))
+	img, err := uploadedImage(r, s.bigImageSlot(r.Context(), &held, heavy))
 	if err != nil {
 		held()
 		writeImageError(w, err)
@@ -119,7 +126,7 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	img, live, done, ok := s.claimImage(w, r)
+	img, live, done, ok := s.claimImage(w, r, false)
 	if !ok {
 		return
 	}

@@ -289,20 +289,32 @@ func busy(w http.ResponseWriter, err error) {
 }
 
 // bigImageSlot is DecodeImageWith's hook for uploads: an image above
-// BigImagePixels waits for the one big-image slot before it is decoded. The
-// slot is released by the returned function (the handler defers it).
-func (s *Server) bigImageSlot(ctx context.Context, held *func()) func(w, h int) error {
+// BigImagePixels (any image when always is set: OCR) waits for the one
+// heavy slot before it is decoded. The slot is released by *held, which the
+// handler defers.
+func (s *Server) bigImageSlot(ctx context.Context, held *func(), always bool) func(w, h int) error {
 	return func(w, h int) error {
-		if int64(w)*int64(h) <= int64(s.guards.limits.BigImagePixels) {
+		if !always && int64(w)*int64(h) <= int64(s.guards.limits.BigImagePixels) {
 			return nil
 		}
-		release, err := s.guards.big.Acquire(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %w", errBusy, err)
-		}
-		*held = release
-		return nil
+		return s.heavySlot(ctx, held)
 	}
+}
+
+// heavySlot takes the one slot that the memory-heavy work shares, decoding
+// and analysing a big image or an OCR read (≈ 250 MB of tensors each), so a
+// burst holds one of them in memory at a time; the jobs gate still lets
+// light jobs (a snapshot's face check) run beside it. It sets *held to the
+// release.
+func (s *Server) heavySlot(ctx context.Context, held *func()) error {
+	release, err := s.guards.big.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errBusy, err)
+	}
+	// A heavy job leaves hundreds of MB of garbage (Go's and malloc's):
+	// hand it back before the next heavy job starts, or the two add up.
+	*held = func() { s.releaseMemory(); release() }
+	return nil
 }
 
 // errBusy marks an upload refused because the big-image slot stayed taken.

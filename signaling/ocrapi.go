@@ -36,7 +36,7 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	img, live, done, ok := s.claimImage(w, r)
+	img, live, done, ok := s.claimImage(w, r, true)
 	if !ok {
 		return
 	}
