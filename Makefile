@@ -55,7 +55,7 @@ browser: build
 	$(GO) test -tags browser -count=1 -timeout 30m -run Browser -v ./webui/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./sfu/ ./signaling/...
+	$(GO) test -run '^$$' -bench . -benchmem ./sfu/ ./signaling/... ./ocr/
 
 ## fuzz: a short run of every fuzz target
 fuzz:
@@ -63,6 +63,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerifyToken -fuzztime 20s ./signaling/
 	$(GO) test -run '^$$' -fuzz FuzzIsKeyframeStart -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzForward -fuzztime 20s ./sfu/
+	$(GO) test -run '^$$' -fuzz FuzzVP8FrameSize -fuzztime 20s ./sfu/
+	$(GO) test -run '^$$' -fuzz FuzzH264FrameSize -fuzztime 20s ./sfu/
 
 clean:
 	rm -rf bin

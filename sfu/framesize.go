@@ -144,7 +144,9 @@ func parseSPSSize(r *bitReader) (w, h int, err error) {
 		if chromaFormat == 3 {
 			separateColourPlane = r.u(1) == 1
 		}
-		if r.ue() > 6 || r.ue() > 6 { // bit_depth_luma_minus8, bit_depth_chroma_minus8
+		lumaDepth := r.ue()   // bit_depth_luma_minus8
+		chromaDepth := r.ue() // bit_depth_chroma_minus8
+		if lumaDepth > 6 || chromaDepth > 6 {
 			return 0, 0, r.invalidField()
 		}
 		r.u(1) // qpprime_y_zero_transform_bypass_flag

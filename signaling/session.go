@@ -275,7 +275,7 @@ func (ss *session) Notify(ev sfu.Event) {
 		delete(ss.pendingSubs, ev.UID)
 		ss.mu.Unlock()
 	case sfu.EventPeerLeave:
-		if ev.UID == ss.claims.UID { // the same uid joined elsewhere: this session is over
+		if ev.UID == ss.currentClaims().UID { // the same uid joined elsewhere: this session is over
 			ss.send(m)
 			ss.end("")
 			return

@@ -77,6 +77,16 @@ func serve(args []string) error {
 	slog.SetDefault(log)
 	log.Info("starting", "version", signaling.Version, "config", cfg)
 	setMemoryLimit(log)
+	// Before anything slow: a second server on this data dir says so at once.
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := unlock(); err != nil {
+			log.Warn("unlock the data dir", "err", err)
+		}
+	}()
 
 	var secret []byte
 	if cfg.TokenSecret == "" {
@@ -123,11 +133,6 @@ func serve(args []string) error {
 	} else {
 		defer faces.Close()
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	gallery, err := face.OpenGallery(filepath.Join(cfg.DataDir, "faces.db"))
 	if err != nil {
 		return err

@@ -110,9 +110,11 @@ func faceCmd(args []string, out io.Writer) error {
 		fmt.Fprintf(out, "distance %.4f: %s (threshold %.2f; faces found: %d and %d)\n", d, verdict, *threshold, counts[0], counts[1])
 		return nil
 	}
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+	unlock, err := lockDataDir(*dataDir)
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	g, err := face.OpenGallery(filepath.Join(*dataDir, "faces.db"))
 	if err != nil {
 		return err
