@@ -129,6 +129,16 @@ func TestFaceAPI(t *testing.T) {
 	if status != http.StatusOK || out["id"] != "policy-1" || out["descriptors"] != float64(1) || out["faces"] != float64(1) {
 		t.Fatalf("enroll: %d %v", status, out)
 	}
+	// Enrolling someone else into the same id without saying append or replace is refused
+	// and leaves the entry as it was (finding 1 of issue 14).
+	status, out = post(t, api+"enroll?id=policy-1&name=Mallory", "operator-key", other)
+	if status != http.StatusConflict || out["code"] != signaling.CodePersonExists {
+		t.Fatalf("enroll over an existing id: %d %v, want 409 person_exists", status, out)
+	}
+	status, out = post(t, api+"enroll?id=policy-1&mode=append", "operator-key", photo)
+	if status != http.StatusOK || out["descriptors"] != float64(2) || out["name"] != "Sheldon" || out["mode"] != "append" {
+		t.Fatalf("enroll with mode=append: %d %v", status, out)
+	}
 	status, out = post(t, api+"verify?id=policy-1", "operator-key", photo)
 	if status != http.StatusOK || out["same"] != true || out["distance"].(float64) > 0.1 {
 		t.Errorf("verify with the enrolled photo: %d %v", status, out)
