@@ -5,10 +5,15 @@ package ocr
 /*
 #include <malloc.h>
 
-// stoaMallocTune makes glibc serve every block of 1 MB or more (ONNX Runtime's
-// tensors) straight from mmap, so freeing one returns it to the OS at once
-// instead of leaving it in a malloc arena that only grows.
-static void stoaMallocTune(void) { mallopt(M_MMAP_THRESHOLD, 1 << 20); }
+// stoaMallocTune fixes glibc's thresholds, which otherwise drift with what
+// was freed last: blocks of 32 MB or more (ONNX Runtime's largest tensors)
+// come straight from mmap and go back to the OS when freed, smaller ones stay
+// in malloc's heap (no trimming after every free: that costs reads up to 2×)
+// until ReleaseMemory trims it after each job.
+static void stoaMallocTune(void) {
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
 */
 import "C"
 
