@@ -295,9 +295,14 @@ type trackStats struct {
 	packets, corrupt, keyframes int
 	markers                     map[byte]int
 	seqs                        map[uint16]bool
-	firstPacketKeyframe         bool
-	firstKeyframe               time.Time
-	started                     time.Time
+	// firstSeq is the earliest sequence number received so far (in sequence
+	// order, not arrival order: under load the first packet of a keyframe
+	// may be lost and arrive later as a retransmission), and
+	// firstPacketKeyframe whether that packet starts a keyframe.
+	firstSeq            uint16
+	firstPacketKeyframe bool
+	firstKeyframe       time.Time
+	started             time.Time
 }
 
 func newReceiver(c *client.Client) *receiver {
@@ -317,8 +322,8 @@ func newReceiver(c *client.Client) *receiver {
 				}
 				marker, keyStart, ok := checkPayload(pkt.Payload, video, pkt.SequenceNumber)
 				r.mu.Lock()
-				if st.packets == 0 {
-					st.firstPacketKeyframe = keyStart
+				if st.packets == 0 || int16(pkt.SequenceNumber-st.firstSeq) < 0 {
+					st.firstSeq, st.firstPacketKeyframe = pkt.SequenceNumber, keyStart
 				}
 				st.packets++
 				st.seqs[pkt.SequenceNumber] = true
