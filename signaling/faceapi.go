@@ -48,6 +48,21 @@ func (s *Server) faceReady(w http.ResponseWriter) bool {
 	return true
 }
 
+// imageJob takes a job slot and then the request's image (claimImage); done
+// releases both.
+func (s *Server) imageJob(w http.ResponseWriter, r *http.Request, heavy bool) (img image.Image, live bool, done func(), ok bool) {
+	release, ok := s.startJob(w, r)
+	if !ok {
+		return nil, false, nil, false
+	}
+	img, live, held, ok := s.claimImage(w, r, heavy)
+	if !ok {
+		release()
+		return nil, false, nil, false
+	}
+	return img, live, func() { held(); release() }, true
+}
+
 // claimImage is the image a face or OCR request works on: a live snapshot
 // for /api/rooms/{room}/participants/{uid}/..., an upload for /api/faces/...
 // and /api/ocr. The caller has admitted the request and holds a job slot;
@@ -121,12 +136,7 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 	if !s.faceReady(w) {
 		return
 	}
-	release, ok := s.startJob(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	img, live, done, ok := s.claimImage(w, r, false)
+	img, live, done, ok := s.imageJob(w, r, false)
 	if !ok {
 		return
 	}

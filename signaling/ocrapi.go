@@ -31,12 +31,7 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusServiceUnavailable, CodeModelsMissing, msg)
 		return
 	}
-	release, ok := s.startJob(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	img, live, done, ok := s.claimImage(w, r, true)
+	img, live, done, ok := s.imageJob(w, r, true)
 	if !ok {
 		return
 	}
