@@ -26,7 +26,7 @@ type session struct {
 	srv  *Server
 	id   string
 	log  *slog.Logger
-	part *sfu.Participant // set once join returns; used by the reading goroutine only
+	part *sfu.Participant // set under mu once join returns; read by the reading goroutine and resume
 
 	mu          sync.Mutex
 	claims      *Claims
@@ -188,6 +188,11 @@ func (s *Server) resume(c *wsConn, claims *Claims, m Message) (*session, error) 
 	defer ss.mu.Unlock()
 	if ss.ended || ss.claims.UID != claims.UID || ss.claims.Room != claims.Room {
 		return nil, Errorf(CodeSessionNotFound, "session is unknown or its resume window has passed")
+	}
+	if ss.part == nil {
+		// joined went out from inside the room's join, before join returned:
+		// the session has no participant to resume yet.
+		return nil, Errorf(CodeSessionNotFound, "session is still joining: resume once joined is answered")
 	}
 	if ss.grace != nil {
 		ss.grace.Stop()
