@@ -60,6 +60,7 @@ func (p *Participant) Subscribe(uid string) error {
 	}
 	subUps := make([]UpTrack, 0, len(ups))
 	downs := make([]*RTPDownTrack, 0, len(ups))
+	senders := make([]*webrtc.RTPSender, 0, len(ups))
 	for _, up := range ups {
 		d := NewRTPDownTrack(up.ID(), uid, up)
 		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
@@ -70,33 +71,25 @@ func (p *Participant) Subscribe(uid string) error {
 		}
 		subUps = append(subUps, up)
 		downs = append(downs, d)
-		sender := tr.Sender()
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			buf := make([]byte, maxPacketSize)
-			for {
-				n, _, err := sender.Read(buf)
-				if err != nil {
-					return
-				}
-				if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
-					d.HandleRTCP(pkts)
-				}
-			}
-		}()
+		senders = append(senders, tr.Sender())
 	}
 	p.mu.Lock()
 	if p.subs[uid] != sub {
 		p.mu.Unlock()
 		_ = pc.Close()
-		return nil // dropped while being set up
+		return nil // dropped (or the participant closed) while being set up
 	}
 	sub.pc, sub.ups, sub.downs = pc, subUps, downs
 	for i, up := range subUps {
 		up.AddDownTrack(downs[i])
 	}
+	// Counted under p.mu while the subscription is current, hence before any
+	// shutdown: Close's wg.Wait never races this Add.
+	p.wg.Add(len(senders))
 	p.mu.Unlock()
+	for i, sender := range senders {
+		go p.readSubscriberRTCP(sender, downs[i])
+	}
 	name := SubPC(uid)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s != webrtc.PeerConnectionStateConnected {
@@ -130,6 +123,22 @@ func (p *Participant) sendOffer(sub *subscription, restart bool) error {
 	}
 	p.notify(Event{Type: EventOffer, PC: SubPC(sub.publisher), UID: sub.publisher, SDP: sdpText})
 	return nil
+}
+
+// readSubscriberRTCP hands a subscriber's RTCP (PLI, NACK, REMB) for one
+// down track to it until the sender closes with its PeerConnection.
+func (p *Participant) readSubscriberRTCP(sender *webrtc.RTPSender, d *RTPDownTrack) {
+	defer p.wg.Done()
+	buf := make([]byte, maxPacketSize)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			d.HandleRTCP(pkts)
+		}
+	}
 }
 
 func (p *Participant) removeSub(sub *subscription) bool {
