@@ -110,24 +110,31 @@ func (p *Participant) Publish(offer string, audioMuted, videoMuted bool) (string
 	if !p.canPublish {
 		return "", fmt.Errorf("publish as %s: %w", p.uid, ErrNotAllowed)
 	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return "", ErrClosed
-	}
-	if pub := p.pub; pub != nil {
-		p.mu.Unlock()
+	if pub, err := p.currentPub(); err != nil || pub != nil {
+		if err != nil {
+			return "", err
+		}
 		return answerOffer(pub.pc, offer)
 	}
 	audio, video, err := offeredKinds(offer)
 	if err != nil {
-		p.mu.Unlock()
 		return "", err
 	}
+	// The PeerConnection is made outside p.mu (nothing slow under the lock);
+	// a publication or a close that came meanwhile wins.
 	pc, err := p.room.sfu.newUpPC()
 	if err != nil {
-		p.mu.Unlock()
 		return "", fmt.Errorf("new publisher connection: %w", err)
+	}
+	p.mu.Lock()
+	if p.closed || p.pub != nil {
+		pub, closed := p.pub, p.closed
+		p.mu.Unlock()
+		_ = pc.Close()
+		if closed {
+			return "", ErrClosed
+		}
+		return answerOffer(pub.pc, offer)
 	}
 	p.audioMuted, p.videoMuted = audioMuted, videoMuted
 	pub := &publication{pc: pc, info: StreamInfo{UID: p.uid, Audio: audio, Video: video, AudioMuted: audioMuted, VideoMuted: videoMuted}}
@@ -211,6 +218,16 @@ func setLocalAndGather(pc *webrtc.PeerConnection, d webrtc.SessionDescription) (
 	case <-time.After(gatherWait):
 	}
 	return pc.LocalDescription().SDP, nil
+}
+
+// currentPub returns the publication under way, nil if none, or ErrClosed.
+func (p *Participant) currentPub() (*publication, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	return p.pub, nil
 }
 
 func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
