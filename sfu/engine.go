@@ -26,7 +26,19 @@ type Config struct {
 	// PublicIP is announced instead of the local address when the server sits
 	// behind a 1:1 NAT.
 	PublicIP string
+	// MaxRooms and MaxParticipants (per room) bound what joins can create,
+	// so that a flood of joins costs bounded memory; 0 means
+	// DefaultMaxRooms and DefaultMaxParticipants.
+	MaxRooms, MaxParticipants int
 }
+
+// Admission defaults: far above a claims service's needs (a call is two
+// people, a live room a host and its viewers), low enough that joins alone
+// cannot exhaust the server's memory.
+const (
+	DefaultMaxRooms        = 10_000
+	DefaultMaxParticipants = 2_000
+)
 
 // engine builds the PeerConnections of both directions: publishers' (we
 // receive: NACK generator, receiver reports, TWCC feedback) and subscribers'

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -108,6 +109,10 @@ func (r *Room) join(o JoinOptions) (*Participant, error) {
 		return nil, errRoomGone
 	}
 	old := r.parts[o.UID]
+	if old == nil && len(r.parts) >= r.sfu.maxParts {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("join %s/%s: %w (%d)", r.id, o.UID, ErrRoomFull, r.sfu.maxParts)
+	}
 	r.parts[o.UID] = p
 	snap := JoinSnapshot{Mode: r.mode, Role: role}
 	others := make([]*Participant, 0, len(r.parts))

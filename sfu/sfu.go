@@ -19,12 +19,18 @@ var (
 	ErrClosed         = errors.New("participant closed")
 	// ErrAlreadySubscribed says a subscription exists already; not a failure.
 	ErrAlreadySubscribed = errors.New("already subscribed")
+	// ErrTooManyRooms and ErrRoomFull refuse a join past Config.MaxRooms or
+	// Config.MaxParticipants.
+	ErrTooManyRooms = errors.New("the server holds as many rooms as it is configured for")
+	ErrRoomFull     = errors.New("the room holds as many participants as it is configured for")
 )
 
 // SFU owns the rooms and the ICE sockets every PeerConnection shares.
 type SFU struct {
 	log *slog.Logger
 	eng *engine
+	// maxRooms and maxParts are Config.MaxRooms and MaxParticipants.
+	maxRooms, maxParts int
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -40,7 +46,14 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SFU{log: log, eng: eng, rooms: map[string]*Room{}}, nil
+	s := &SFU{log: log, eng: eng, rooms: map[string]*Room{}, maxRooms: cfg.MaxRooms, maxParts: cfg.MaxParticipants}
+	if s.maxRooms <= 0 {
+		s.maxRooms = DefaultMaxRooms
+	}
+	if s.maxParts <= 0 {
+		s.maxParts = DefaultMaxParticipants
+	}
+	return s, nil
 }
 
 // UDPAddrs are the local addresses of the shared ICE UDP port.
@@ -119,6 +132,10 @@ func (s *SFU) Join(roomID string, o JoinOptions) (*Participant, error) {
 			return nil, fmt.Errorf("join %s: %w", roomID, ErrClosed)
 		}
 		r := s.rooms[roomID]
+		if r == nil && len(s.rooms) >= s.maxRooms {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("join %s: %w (%d)", roomID, ErrTooManyRooms, s.maxRooms)
+		}
 		if r == nil {
 			mode := o.Mode
 			if mode == "" {
@@ -132,6 +149,9 @@ func (s *SFU) Join(roomID string, o JoinOptions) (*Participant, error) {
 		p, err := r.join(o)
 		if errors.Is(err, errRoomGone) {
 			continue // the room emptied and was removed meanwhile: make a new one
+		}
+		if err != nil {
+			s.removeRoomIfEmpty(r) // a refused join must not leave an empty room behind
 		}
 		return p, err
 	}

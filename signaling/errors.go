@@ -73,4 +73,8 @@ const (
 	CodeBusy        = "busy"
 	CodeBadHost     = "bad_host"
 	CodeBadOrigin   = "bad_origin"
+	// CodeRoomFull and CodeServerFull refuse a join past the admission
+	// limits (participants per room; rooms or sessions on the server).
+	CodeRoomFull   = "room_full"
+	CodeServerFull = "server_full"
 )

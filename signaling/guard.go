@@ -46,6 +46,9 @@ type Limits struct {
 	// means 1/s with a burst of 20.
 	AuthFailRate  float64
 	AuthFailBurst int
+	// MaxSessions bounds the sessions (connected or within their grace
+	// window) the server holds; 0 means 20,000.
+	MaxSessions int
 	// AllowedOrigins are the web origins (scheme://host[:port]) besides the
 	// server's own that may open the websocket and, in dev mode, make
 	// state-changing requests.
@@ -61,6 +64,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.QueueWait <= 0 {
 		l.QueueWait = 30 * time.Second
+	}
+	if l.MaxSessions <= 0 {
+		l.MaxSessions = 20_000
 	}
 	if l.BigImagePixels <= 0 {
 		l.BigImagePixels = 8_000_000

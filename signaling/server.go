@@ -260,14 +260,19 @@ func (s *Server) iceServersFor(uid string) []ICEServer {
 	return out
 }
 
-func (s *Server) addSession(ss *session) bool {
+// addSession registers a joining session, unless the server is closing or
+// holds Limits.MaxSessions already (connected or within their grace window).
+func (s *Server) addSession(ss *session) *Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return Errorf(CodeInternal, "server is shutting down")
+	}
+	if len(s.sessions) >= s.guards.limits.MaxSessions {
+		return Errorf(CodeServerFull, "the server holds %d sessions, as many as it is configured for", s.guards.limits.MaxSessions)
 	}
 	s.sessions[ss.id] = ss
-	return true
+	return nil
 }
 
 func (s *Server) removeSession(ss *session) {

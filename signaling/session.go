@@ -130,6 +130,10 @@ func toProtocolError(err error) *Error {
 		return &Error{Code: CodeStreamNotFound, Message: err.Error(), Err: err}
 	case errors.Is(err, sfu.ErrPCNotFound):
 		return &Error{Code: CodePCNotFound, Message: err.Error(), Err: err}
+	case errors.Is(err, sfu.ErrRoomFull):
+		return &Error{Code: CodeRoomFull, Message: err.Error(), Err: err}
+	case errors.Is(err, sfu.ErrTooManyRooms):
+		return &Error{Code: CodeServerFull, Message: err.Error(), Err: err}
 	default:
 		return &Error{Code: CodeInternal, Message: err.Error(), Err: err}
 	}
@@ -159,8 +163,8 @@ func (s *Server) join(c *wsConn, m Message) (*session, error) {
 	}
 	ss := &session{srv: s, id: newSessionID(), claims: claims, conn: c, pendingSubs: map[string]int64{},
 		log: s.log.With("room", claims.Room, "uid", claims.UID)}
-	if !s.addSession(ss) {
-		return nil, Errorf(CodeInternal, "server is shutting down")
+	if err := s.addSession(ss); err != nil {
+		return nil, err
 	}
 	auto := m.AutoSubscribe == nil || *m.AutoSubscribe
 	part, err := s.opts.SFU.Join(claims.Room, sfu.JoinOptions{

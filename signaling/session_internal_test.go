@@ -17,8 +17,8 @@ func TestResumeWhileJoinIsUnderway(t *testing.T) {
 	claims := &Claims{Room: "r", UID: "u", Role: RoleHost,
 		RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}
 	ss := &session{srv: s, id: "sess-1", claims: claims, pendingSubs: map[string]int64{}, log: s.log}
-	if !s.addSession(ss) { // as join does before the SFU's Join returns
-		t.Fatal("addSession refused")
+	if err := s.addSession(ss); err != nil { // as join does before the SFU's Join returns
+		t.Fatal(err)
 	}
 	_, err := s.resume(nil, claims, Message{Type: TypeJoin, Session: "sess-1"})
 	var pe *Error

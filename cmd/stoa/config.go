@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stoa-video/stoa/sfu"
 )
 
 // Config is everything `stoa serve` can be told. Defaults live in
@@ -54,6 +56,10 @@ type LimitsConfig struct {
 	MaxConnsPerIP int     `yaml:"max_conns_per_ip"` // open HTTP connections per client address; 0 = no cap
 	// IdleTimeout closes a keep-alive connection with no request for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxRooms, MaxRoomParticipants and MaxSessions are the admission limits.
+	MaxRooms            int `yaml:"max_rooms"`
+	MaxRoomParticipants int `yaml:"max_room_participants"`
+	MaxSessions         int `yaml:"max_sessions"`
 }
 
 // ICEServer is a STUN or TURN server handed to clients in `joined`; its JSON
@@ -88,7 +94,8 @@ func DefaultConfig() Config {
 		TURN:     TURNConfig{Port: 3478, Realm: "stoa"},
 
 		TokenMaxTTL: 24 * time.Hour,
-		Limits:      LimitsConfig{ClaimRate: 2, ClaimBurst: 10, MaxConnsPerIP: 512, IdleTimeout: 60 * time.Second},
+		Limits: LimitsConfig{ClaimRate: 2, ClaimBurst: 10, MaxConnsPerIP: 512, IdleTimeout: 60 * time.Second,
+			MaxRooms: sfu.DefaultMaxRooms, MaxRoomParticipants: sfu.DefaultMaxParticipants, MaxSessions: 20_000},
 	}
 }
 
@@ -199,6 +206,15 @@ var configOptions = []configOption{
 	{yaml: "limits.idle_timeout", env: "STOA_IDLE_TIMEOUT", flag: "idle-timeout", arg: "DURATION",
 		help:  "close a keep-alive HTTP connection idle this long",
 		value: func(c *Config) flag.Value { return (*optDuration)(&c.Limits.IdleTimeout) }},
+	{yaml: "limits.max_rooms", env: "STOA_MAX_ROOMS",
+		help:  "rooms the server holds; a join that would open one more is refused (server_full)",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Limits.MaxRooms) }},
+	{yaml: "limits.max_room_participants", env: "STOA_MAX_ROOM_PARTICIPANTS",
+		help:  "participants per room, live viewers included (room_full)",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Limits.MaxRoomParticipants) }},
+	{yaml: "limits.max_sessions", env: "STOA_MAX_SESSIONS",
+		help:  "websocket sessions the server holds, connected or within their grace window (server_full)",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Limits.MaxSessions) }},
 }
 
 // LoadConfig builds the `serve` configuration from its arguments (without
@@ -413,6 +429,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.Jobs < 0 || c.Limits.JobQueue < 0 || c.Limits.ClaimBurst < 0 || c.Limits.MaxConnsPerIP < 0 {
 		bad("limits: jobs, job_queue, claim_burst and max_conns_per_ip must not be negative")
+	}
+	if c.Limits.MaxRooms < 1 || c.Limits.MaxRoomParticipants < 2 || c.Limits.MaxSessions < 2 {
+		bad("limits: max_rooms must be at least 1, max_room_participants and max_sessions at least 2")
 	}
 	if c.Limits.IdleTimeout <= 0 {
 		bad("limits.idle_timeout %s must be positive", c.Limits.IdleTimeout)

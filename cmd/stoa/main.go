@@ -98,7 +98,8 @@ func serve(args []string) error {
 	if tcpPort == 0 {
 		tcpPort = -1
 	}
-	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, TCPPort: tcpPort, ICEIPs: cfg.ICEIPs, PublicIP: cfg.PublicIP}, log)
+	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, TCPPort: tcpPort, ICEIPs: cfg.ICEIPs, PublicIP: cfg.PublicIP,
+		MaxRooms: cfg.Limits.MaxRooms, MaxParticipants: cfg.Limits.MaxRoomParticipants}, log)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func serve(args []string) error {
 		Limits: signaling.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
 			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
 			IPRate: cfg.Limits.ClaimRate * 2.5, IPBurst: cfg.Limits.ClaimBurst * 3,
-			AllowedOrigins: cfg.AllowedOrigins}}
+			MaxSessions: cfg.Limits.MaxSessions, AllowedOrigins: cfg.AllowedOrigins}}
 	if facesErr == nil {
 		opts.Faces = faces
 	}
