@@ -174,9 +174,7 @@ func (r *Room) streamAdded(p *Participant, s StreamInfo) {
 	for _, q := range r.others(p) {
 		q.notify(Event{Type: EventStreamAdded, UID: s.UID, Stream: &s})
 		if q.autoSubscribe {
-			if err := q.Subscribe(p.uid); err != nil && !errors.Is(err, ErrAlreadySubscribed) {
-				r.sfu.log.Warn("auto-subscribe failed", "room", r.id, "uid", q.uid, "publisher", p.uid, "err", err)
-			}
+			q.autoSubscribeTo(p.uid)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -123,6 +124,31 @@ func (p *Participant) sendOffer(sub *subscription, restart bool) error {
 	}
 	p.notify(Event{Type: EventOffer, PC: SubPC(sub.publisher), UID: sub.publisher, SDP: sdpText})
 	return nil
+}
+
+// autoSubscribeTo subscribes p to uid's new stream on a goroutine of p's
+// own: a publisher's viewers are set up side by side, not one after another
+// on the publisher's goroutine (where the thousandth viewer would wait for
+// 999 offers). Counted under p.mu before any shutdown, like Subscribe's.
+func (p *Participant) autoSubscribeTo(uid string) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		err := p.Subscribe(uid)
+		switch {
+		case err == nil, errors.Is(err, ErrAlreadySubscribed), errors.Is(err, ErrClosed):
+		case errors.Is(err, ErrStreamNotFound): // unpublished meanwhile
+			p.room.sfu.log.Debug("auto-subscribe: the stream is gone", "room", p.room.id, "uid", p.uid, "publisher", uid)
+		default:
+			p.room.sfu.log.Warn("auto-subscribe failed", "room", p.room.id, "uid", p.uid, "publisher", uid, "err", err)
+		}
+	}()
 }
 
 // readSubscriberRTCP hands a subscriber's RTCP (PLI, NACK, REMB) for one
