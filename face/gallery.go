@@ -110,7 +110,9 @@ func checkID(id string) error {
 	return nil
 }
 
-func checkName(name string) error {
+// CheckName checks a person's name against MaxNameLen and for control
+// characters; Enroll calls it, and the API calls it before any image work.
+func CheckName(name string) error {
 	if utf8.RuneCountInString(name) > MaxNameLen || !utf8.ValidString(name) ||
 		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return fmt.Errorf("%w (got %d characters)", ErrBadName, utf8.RuneCountInString(name))
@@ -128,7 +130,7 @@ func (g *Gallery) Enroll(p Person, mode EnrollMode) (out Person, existed bool, e
 	if err := checkID(p.ID); err != nil {
 		return Person{}, false, err
 	}
-	if err := checkName(p.Name); err != nil {
+	if err := CheckName(p.Name); err != nil {
 		return Person{}, false, err
 	}
 	if _, err := ParseEnrollMode(string(mode)); err != nil {

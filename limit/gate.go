@@ -27,9 +27,6 @@ type Gate struct {
 	// onIdle runs (on the releasing goroutine) when the last running job ends
 	// with nobody queued, e.g. to hand a burst's memory back to the OS.
 	onIdle func()
-
-	mu      sync.Mutex
-	running int
 }
 
 // NewGate returns a gate of jobs slots (at least 1) and a queue of queue
@@ -72,18 +69,12 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), err error) {
 }
 
 func (g *Gate) started() func() {
-	g.mu.Lock()
-	g.running++
-	g.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			g.mu.Lock()
-			g.running--
-			idle := g.running == 0 && len(g.queue) == 0
-			g.mu.Unlock()
 			<-g.slots
-			if idle && g.onIdle != nil {
+			// A job starting meanwhile at worst skips or repeats one onIdle.
+			if g.onIdle != nil && len(g.slots) == 0 && len(g.queue) == 0 {
 				g.onIdle()
 			}
 		})
@@ -91,11 +82,7 @@ func (g *Gate) started() func() {
 }
 
 // Running reports how many jobs hold a slot now.
-func (g *Gate) Running() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.running
-}
+func (g *Gate) Running() int { return len(g.slots) }
 
 // Waiting reports how many callers wait in the queue now.
 func (g *Gate) Waiting() int { return len(g.queue) }

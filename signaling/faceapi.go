@@ -7,7 +7,6 @@ import (
 	"image"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/stoa-video/stoa/face"
 )
@@ -129,8 +128,8 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
-	if n := utf8.RuneCountInString(name); n > face.MaxNameLen {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("name is %d characters long, at most %d allowed", n, face.MaxNameLen))
+	if err := face.CheckName(name); err != nil {
+		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
 	if !s.faceReady(w) {

@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -315,18 +314,10 @@ func (s *Server) bigImageSlot(ctx context.Context, held *func(), always bool) fu
 func (s *Server) heavySlot(ctx context.Context, held *func()) error {
 	release, err := s.guards.big.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errBusy, err)
+		return err // wraps limit.ErrBusy: writeImageError answers 503
 	}
 	// A heavy job leaves hundreds of MB of garbage (Go's and malloc's):
 	// hand it back before the next heavy job starts, or the two add up.
 	*held = func() { s.releaseMemory(); release() }
 	return nil
-}
-
-// errBusy marks an upload refused because the big-image slot stayed taken.
-var errBusy = errors.New("busy")
-
-// Jobs reports the heavy jobs running and waiting now (for tests and metrics).
-func (s *Server) Jobs() (running, waiting int) {
-	return s.guards.jobs.Running(), s.guards.jobs.Waiting()
 }

@@ -14,6 +14,8 @@ import (
 	"net/http"
 
 	_ "golang.org/x/image/webp" // phones share WebP
+
+	"github.com/stoa-video/stoa/limit"
 )
 
 // Image limits: a phone photo is 12–50 MP compressed to a few MB; anything
@@ -85,7 +87,7 @@ func uploadedImage(r *http.Request, beforeDecode func(w, h int) error) (image.Im
 
 // writeImageError answers an image decoding failure.
 func writeImageError(w http.ResponseWriter, err error) {
-	if errors.Is(err, errBusy) {
+	if errors.Is(err, limit.ErrBusy) {
 		busy(w, err)
 		return
 	}

@@ -34,9 +34,27 @@ func setMemoryLimit(log *slog.Logger) {
 // (memory.max) or v1 (memory.limit_in_bytes), under root; 0 when there is
 // none or it cannot be read.
 func cgroupMemoryLimit(procCgroup, root string) int64 {
+	for _, f := range cgroupLimitFiles(procCgroup, root) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		// "max" (v2) or a huge number (v1) mean no limit.
+		if err == nil && n > 0 && n < 1<<50 {
+			return n
+		}
+	}
+	return 0
+}
+
+// cgroupLimitFiles lists where the memory limit of this process's cgroups
+// may be read under root: memory.max (v2, or v2 mounted at unified/ beside
+// v1) and memory.limit_in_bytes (v1), by the paths /proc/self/cgroup gives.
+func cgroupLimitFiles(procCgroup, root string) []string {
 	raw, err := os.ReadFile(procCgroup)
 	if err != nil {
-		return 0
+		return nil
 	}
 	var files []string
 	sc := bufio.NewScanner(bytes.NewReader(raw))
@@ -53,16 +71,5 @@ func cgroupMemoryLimit(procCgroup, root string) int64 {
 			files = append(files, filepath.Join(root, "memory", parts[2], "memory.limit_in_bytes"))
 		}
 	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		// "max" (v2) or a huge number (v1) mean no limit.
-		if err == nil && n > 0 && n < 1<<50 {
-			return n
-		}
-	}
-	return 0
+	return files
 }

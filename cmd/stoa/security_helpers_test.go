@@ -59,7 +59,8 @@ type stoaProc struct {
 	addr    string
 	dataDir string
 	logs    *lockedBuffer
-	exited  chan error
+	done    chan struct{} // closed once the process has exited and been reaped
+	exitErr error         // Wait's result, readable once done is closed
 }
 
 func freeAddr(t *testing.T) string {
@@ -89,7 +90,7 @@ func startStoa(t *testing.T, withModels bool, args ...string) *stoaProc {
 func startStoaWrapped(t *testing.T, withModels bool, wrapper []string, args ...string) *stoaProc {
 	t.Helper()
 	dir := t.TempDir()
-	p := &stoaProc{t: t, addr: freeAddr(t), dataDir: filepath.Join(dir, "data"), logs: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &stoaProc{t: t, addr: freeAddr(t), dataDir: filepath.Join(dir, "data"), logs: &lockedBuffer{}, done: make(chan struct{})}
 	p.base = "http://" + p.addr
 	all := []string{"serve", "--listen", p.addr, "--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1", "--data-dir", p.dataDir}
 	if !withModels {
@@ -101,7 +102,7 @@ func startStoaWrapped(t *testing.T, withModels bool, wrapper []string, args ...s
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.exited <- p.cmd.Wait() }()
+	go func() { p.exitErr = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.stop)
 	deadline := time.Now().Add(90 * time.Second) // loading the models on a busy machine
 	for {
@@ -110,8 +111,8 @@ func startStoaWrapped(t *testing.T, withModels bool, wrapper []string, args ...s
 			return p
 		}
 		select {
-		case err := <-p.exited:
-			t.Fatalf("stoa exited at start: %v\n%s", err, p.logs.String())
+		case <-p.done:
+			t.Fatalf("stoa exited at start: %v\n%s", p.exitErr, p.logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -122,21 +123,27 @@ func startStoaWrapped(t *testing.T, withModels bool, wrapper []string, args ...s
 }
 
 func (p *stoaProc) stop() {
-	if p.cmd.ProcessState != nil {
+	if !p.alive() {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case <-p.done:
 	case <-time.After(20 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.exited
+		<-p.done
 	}
 }
 
-// alive reports whether the process still runs.
+// alive reports whether the process still runs: not exited and reaped (a
+// signal 0 would also succeed on a zombie).
 func (p *stoaProc) alive() bool {
-	return p.cmd.Process.Signal(syscall.Signal(0)) == nil
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // procStatus reads a kB field (VmRSS, VmHWM) of /proc/PID/status in bytes.

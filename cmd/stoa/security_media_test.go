@@ -282,31 +282,13 @@ type memoryCgroup struct {
 // it; the test then checks the peak RSS instead.
 func newMemoryCgroup(t *testing.T, limit int64) *memoryCgroup {
 	t.Helper()
-	raw, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Log("no /proc/self/cgroup: checking peak RSS instead of running in a memory cgroup")
-		return nil
-	}
 	name := fmt.Sprintf("stoa-security-%d", os.Getpid())
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		var cg memoryCgroup
-		var limitFile string
-		switch {
-		case strings.Contains(","+parts[1]+",", ",memory,"):
-			cg, limitFile = memoryCgroup{dir: filepath.Join("/sys/fs/cgroup/memory", parts[2], name)}, "memory.limit_in_bytes"
-		case parts[0] == "0" && parts[1] == "":
-			cg, limitFile = memoryCgroup{dir: filepath.Join("/sys/fs/cgroup", parts[2], name), v2: true}, "memory.max"
-		default:
-			continue
-		}
+	for _, f := range cgroupLimitFiles("/proc/self/cgroup", "/sys/fs/cgroup") {
+		cg := memoryCgroup{dir: filepath.Join(filepath.Dir(f), name), v2: filepath.Base(f) == "memory.max"}
 		if err := os.Mkdir(cg.dir, 0o755); err != nil {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(cg.dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(cg.dir, filepath.Base(f)), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
 			_ = os.Remove(cg.dir)
 			continue
 		}
