@@ -116,19 +116,25 @@ func (d *RTPDownTrack) WriteRTP(p *rtp.Packet) error {
 	if b == nil {
 		return errNotBound
 	}
-	if d.video && !d.started {
-		if !IsKeyframeStart(d.mime, p.Payload) {
-			d.dropped.Add(1)
-			d.up.RequestKeyframe()
-			return nil
-		}
-		d.started = true
+	starting := d.video && !d.started
+	if starting && !IsKeyframeStart(d.mime, p.Payload) {
+		d.dropped.Add(1)
+		d.up.RequestKeyframe()
+		return nil
 	}
 	d.hdr = p.Header
 	d.hdr.SSRC, d.hdr.PayloadType = b.ssrc, b.pt
 	d.hdr.Extension, d.hdr.ExtensionProfile, d.hdr.Extensions = false, 0, d.ext[:0]
+	n, err := b.w.WriteRTP(&d.hdr, p.Payload)
+	if n == 0 && err == nil {
+		// Bound but SRTP not up yet: pion drops the packet and says nothing.
+		// Video starts at the first keyframe that actually goes out, or the
+		// subscriber's stream would begin mid-frame.
+		d.dropped.Add(1)
+		return nil
+	}
+	d.started = d.started || starting
 	d.packets.Add(1)
-	_, err := b.w.WriteRTP(&d.hdr, p.Payload)
 	return err
 }
 

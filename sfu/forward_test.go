@@ -76,12 +76,18 @@ func TestPacketCache(t *testing.T) {
 }
 
 // recordingWriter is a webrtc.TrackLocalWriter that keeps what it is given.
+// While notReady, it drops writes and says (0, nil), as pion's sender does
+// before the subscriber's SRTP is up.
 type recordingWriter struct {
-	packets []rtp.Packet
-	keep    bool
+	packets  []rtp.Packet
+	keep     bool
+	notReady bool
 }
 
 func (w *recordingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if w.notReady {
+		return 0, nil
+	}
 	if w.keep {
 		w.packets = append(w.packets, rtp.Packet{Header: *h, Payload: append([]byte(nil), payload...)})
 	}
@@ -106,6 +112,28 @@ func marshal(t testing.TB, seq uint16, payload []byte) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A keyframe written before the subscriber's transport is ready is lost: the
+// down track must start again at the next keyframe, not forward the frames
+// after the lost one (the subscriber would start mid-stream).
+func TestDownTrackStartsAtAKeyframeThatWentOut(t *testing.T) {
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1234, nil)
+	w := &recordingWriter{keep: true, notReady: true}
+	d := boundDownTrack(up, w, 999, 100)
+	up.AddDownTrack(d)
+	var pkt rtp.Packet
+	up.Forward(marshal(t, 1, []byte{0x10, 0x00, 0xaa}), &pkt) // key, lost: SRTP not up
+	w.notReady = false
+	up.Forward(marshal(t, 2, []byte{0x00, 0xbb}), &pkt)       // rest of that keyframe: dropped
+	up.Forward(marshal(t, 3, []byte{0x10, 0x01, 0xcc}), &pkt) // delta: dropped
+	up.Forward(marshal(t, 4, []byte{0x10, 0x00, 0xdd}), &pkt) // key: starts
+	if len(w.packets) != 1 || w.packets[0].SequenceNumber != 4 {
+		t.Fatalf("forwarded %d packets (first %+v), want 1 starting at the keyframe of seq 4", len(w.packets), w.packets)
+	}
+	if st := d.Stats(); st.Dropped != 3 || st.Packets != 1 {
+		t.Errorf("down stats %+v, want 3 dropped, 1 sent", st)
+	}
 }
 
 func TestDownTrackStartsAtKeyframeAndRewritesHeader(t *testing.T) {
