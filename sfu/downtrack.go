@@ -35,6 +35,7 @@ type RTPDownTrack struct {
 
 	packets, dropped, nacks, retransmits, plis atomic.Uint64
 	lossFraction                               atomic.Uint32
+	preferLow                                  atomic.Bool
 }
 
 type binding struct {
@@ -207,3 +208,6 @@ func (d *RTPDownTrack) Stats() DownStats {
 		Retransmits: d.retransmits.Load(), PLIs: d.plis.Load(), FractionLost: uint8(d.lossFraction.Load()),
 	}
 }
+
+// setPreferLow asks for the lowest simulcast layer (or lets bandwidth choose).
+func (d *RTPDownTrack) setPreferLow(low bool) { d.preferLow.Store(low) }

@@ -44,6 +44,8 @@ type Participant struct {
 	closed bool
 	// mute state, kept when not publishing so a later publish starts muted
 	audioMuted, videoMuted bool
+	// streamTypes is the simulcast layer asked for per publisher uid.
+	streamTypes map[string]StreamType
 
 	wg sync.WaitGroup
 }

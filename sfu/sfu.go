@@ -23,6 +23,8 @@ var (
 	// Config.MaxParticipants.
 	ErrTooManyRooms = errors.New("the server holds as many rooms as it is configured for")
 	ErrRoomFull     = errors.New("the room holds as many participants as it is configured for")
+	// ErrBadStreamType refuses a stream type other than StreamHigh or StreamLow.
+	ErrBadStreamType = errors.New("unknown stream type")
 )
 
 // SFU owns the rooms and the ICE sockets every PeerConnection shares.

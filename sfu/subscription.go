@@ -259,3 +259,35 @@ func (p *Participant) DownTrackStats() []DownStats {
 	}
 	return out
 }
+
+// StreamType is which of a simulcast publisher's layers a viewer receives,
+// numbered as Agora's setRemoteVideoStreamType numbers them.
+type StreamType int
+
+// The stream types a viewer can ask for.
+const (
+	StreamHigh StreamType = 0
+	StreamLow  StreamType = 1
+)
+
+// SetRemoteStreamType chooses the layer p receives of uid's simulcast video:
+// the highest layer its bandwidth allows (StreamHigh) or the lowest
+// (StreamLow). It may be called before the subscription exists.
+func (p *Participant) SetRemoteStreamType(uid string, t StreamType) error {
+	if t != StreamHigh && t != StreamLow {
+		return fmt.Errorf("stream type %d: %w", t, ErrBadStreamType)
+	}
+	p.mu.Lock()
+	if p.streamTypes == nil {
+		p.streamTypes = map[string]StreamType{}
+	}
+	p.streamTypes[uid] = t
+	sub := p.subs[uid]
+	p.mu.Unlock()
+	if sub != nil {
+		for _, d := range sub.downs {
+			d.setPreferLow(t == StreamLow)
+		}
+	}
+	return nil
+}
