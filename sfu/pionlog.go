@@ -15,6 +15,10 @@ import (
 // closed is how every normal hang-up ends, not an error worth a log line.
 type pionLogFactory struct{ log *slog.Logger }
 
+// PionLogFactory returns the factory that sends pion's logs to log as the SFU's own
+// PeerConnections do, so that the embedded TURN server (package turn) logs alike.
+func PionLogFactory(log *slog.Logger) logging.LoggerFactory { return pionLogFactory{log: log} }
+
 func (f pionLogFactory) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{log: f.log.With("scope", scope)}
 }

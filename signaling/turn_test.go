@@ -11,6 +11,7 @@ import (
 	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
 	"github.com/stoa-video/stoa/signaling/client"
+	"github.com/stoa-video/stoa/turn"
 )
 
 // A customer whose network lets nothing through but the TURN server still
@@ -18,12 +19,12 @@ import (
 func TestCallThroughEmbeddedTURN(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	turn, err := sfu.StartTURN(sfu.TURNConfig{ListenIP: "127.0.0.1", Port: 0, Realm: "stoa", Secret: []byte("turn-secret"), RelayIP: net.ParseIP("127.0.0.1")})
+	relay, err := turn.Start(turn.Config{ListenIP: "127.0.0.1", Port: 0, Realm: "stoa", Secret: []byte("turn-secret"), RelayIP: net.ParseIP("127.0.0.1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer turn.Close()
-	ts := newTestServer(t, func(o *signaling.Options) { o.TURN = turn })
+	defer relay.Close()
+	ts := newTestServer(t, func(o *signaling.Options) { o.TURN = relay })
 	agent := ts.dial(ctx, "strict", "agent", signaling.RoleHost)
 	relayOnly := func(o *client.Options) { o.ICETransportPolicy = webrtc.ICETransportPolicyRelay }
 	customer := ts.dial(ctx, "strict", "customer", signaling.RoleHost, relayOnly)

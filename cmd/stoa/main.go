@@ -23,6 +23,7 @@ import (
 	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
+	"github.com/stoa-video/stoa/turn"
 	"github.com/stoa-video/stoa/webui"
 )
 
@@ -105,7 +106,7 @@ func serve(args []string) error {
 	}
 	defer media.Close()
 
-	var turn *sfu.TURNServer
+	var relay *turn.Server
 	if cfg.TURN.Enabled {
 		turnSecret := []byte(cfg.TURN.Secret)
 		if len(turnSecret) == 0 {
@@ -116,12 +117,12 @@ func serve(args []string) error {
 		if len(cfg.ICEIPs) == 1 {
 			listenIP = cfg.ICEIPs[0]
 		}
-		turn, err = sfu.StartTURN(sfu.TURNConfig{ListenIP: listenIP, Port: cfg.TURN.Port, Realm: cfg.TURN.Realm,
-			Secret: turnSecret, RelayIP: net.ParseIP(cfg.TURN.PublicIP)})
+		relay, err = turn.Start(turn.Config{ListenIP: listenIP, Port: cfg.TURN.Port, Realm: cfg.TURN.Realm,
+			Secret: turnSecret, RelayIP: net.ParseIP(cfg.TURN.PublicIP), Logger: log, PionLogs: sfu.PionLogFactory})
 		if err != nil {
 			return err
 		}
-		defer turn.Close()
+		defer relay.Close()
 	}
 
 	faceDir, ocrDir := face.DefaultModelDir(), ocr.DefaultModelDir()
@@ -165,8 +166,8 @@ func serve(args []string) error {
 	if ocrErr == nil {
 		opts.OCR = reader
 	}
-	if turn != nil {
-		opts.TURN = turn
+	if relay != nil {
+		opts.TURN = relay
 	}
 	sig := signaling.NewServer(opts)
 	api := sig.Handler()

@@ -1,8 +1,9 @@
-package sfu
+package turn
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -12,29 +13,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/turn/v4"
+	"github.com/pion/logging"
+	pionturn "github.com/pion/turn/v4"
 )
 
-const turnTestRealm = "stoa.test"
+const testRealm = "stoa.test"
 
-// startTestTURN starts a TURN server on 127.0.0.1 advertising relayIP, closed when the test ends.
-func startTestTURN(t *testing.T, relayIP net.IP) *TURNServer {
+// startTestServer starts a TURN server on 127.0.0.1 advertising relayIP, closed when the test ends.
+func startTestServer(t *testing.T, relayIP net.IP) *Server {
 	t.Helper()
-	srv, err := StartTURN(TURNConfig{
+	srv, err := Start(Config{
 		ListenIP: "127.0.0.1",
-		Realm:    turnTestRealm,
+		Realm:    testRealm,
 		Secret:   []byte("turn-test-secret"),
 		RelayIP:  relayIP,
 	})
 	if err != nil {
-		t.Fatalf("StartTURN: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv
 }
 
-// turnAddr returns the host:port of srv's URL for transport ("udp" or "tcp").
-func turnAddr(t *testing.T, srv *TURNServer, transport string) string {
+// serverAddr returns the host:port of srv's URL for transport ("udp" or "tcp").
+func serverAddr(t *testing.T, srv *Server, transport string) string {
 	t.Helper()
 	for _, u := range srv.URLs() {
 		if addr, ok := strings.CutSuffix(strings.TrimPrefix(u, "turn:"), "?transport="+transport); ok {
@@ -47,10 +49,10 @@ func turnAddr(t *testing.T, srv *TURNServer, transport string) string {
 
 // dialTURN returns a listening pion TURN client connected to srv over transport.
 // Its sockets are closed when the test ends unless the caller closes them first with the returned func.
-func dialTURN(t *testing.T, srv *TURNServer, transport, username, password string) (*turn.Client, func()) {
+func dialTURN(t *testing.T, srv *Server, transport, username, password string) (*pionturn.Client, func()) {
 	t.Helper()
 	// URLs carry RelayIP; the server listens on 127.0.0.1 at the same port.
-	_, port, _ := net.SplitHostPort(turnAddr(t, srv, transport))
+	_, port, _ := net.SplitHostPort(serverAddr(t, srv, transport))
 	addr := net.JoinHostPort("127.0.0.1", port)
 	var conn net.PacketConn
 	switch transport {
@@ -65,16 +67,16 @@ func dialTURN(t *testing.T, srv *TURNServer, transport, username, password strin
 		if err != nil {
 			t.Fatalf("dial tcp %s: %v", addr, err)
 		}
-		conn = turn.NewSTUNConn(c)
+		conn = pionturn.NewSTUNConn(c)
 	}
-	client, err := turn.NewClient(&turn.ClientConfig{
+	client, err := pionturn.NewClient(&pionturn.ClientConfig{
 		STUNServerAddr: addr,
 		TURNServerAddr: addr,
 		Conn:           conn,
 		Username:       username,
 		Password:       password,
-		Realm:          turnTestRealm,
-		LoggerFactory:  pionLogFactory{log: slog.New(slog.DiscardHandler)},
+		Realm:          testRealm,
+		LoggerFactory:  &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled},
 	})
 	if err != nil {
 		_ = conn.Close()
@@ -96,9 +98,9 @@ func dialTURN(t *testing.T, srv *TURNServer, transport, username, password strin
 	return client, closeFn
 }
 
-func TestTURNAllocate(t *testing.T) {
+func TestAllocate(t *testing.T) {
 	relayIP := net.IPv4(192, 0, 2, 1) // not the bind address: the relay candidate must carry RelayIP
-	srv := startTestTURN(t, relayIP)
+	srv := startTestServer(t, relayIP)
 
 	tests := []struct {
 		name   string
@@ -108,10 +110,10 @@ func TestTURNAllocate(t *testing.T) {
 		{"valid", func() (string, string) { return srv.Credentials("alice", time.Minute) }, true},
 		{"wrong password", func() (string, string) {
 			u, _ := srv.Credentials("alice", time.Minute)
-			return u, turnPassword([]byte("another secret"), u)
+			return u, restPassword([]byte("another secret"), u)
 		}, false},
 		{"expired", func() (string, string) { return srv.Credentials("alice", -time.Minute) }, false},
-		{"no expiry", func() (string, string) { return "alice", turnPassword(srv.secret, "alice") }, false},
+		{"no expiry", func() (string, string) { return "alice", restPassword(srv.secret, "alice") }, false},
 	}
 	for _, transport := range []string{"udp", "tcp"} {
 		for _, tc := range tests {
@@ -142,23 +144,24 @@ func TestTURNAllocate(t *testing.T) {
 	}
 }
 
-// TestTURNAuthFailures makes refused logins over UDP and TCP: each must be counted by
+// TestAuthFailures makes refused logins over UDP and TCP: each must be counted by
 // AuthFailures and logged at debug level, and no record at info level or above may carry the
 // username a client chose.
-func TestTURNAuthFailures(t *testing.T) {
+func TestAuthFailures(t *testing.T) {
 	logs := newRecordingHandler()
-	srv, err := startTURN(TURNConfig{
-		ListenIP: "127.0.0.1", Realm: turnTestRealm, Secret: []byte("turn-test-secret"), RelayIP: net.IPv4(127, 0, 0, 1),
-	}, slog.New(logs))
+	srv, err := Start(Config{
+		ListenIP: "127.0.0.1", Realm: testRealm, Secret: []byte("turn-test-secret"), RelayIP: net.IPv4(127, 0, 0, 1),
+		Logger: slog.New(logs),
+	})
 	if err != nil {
-		t.Fatalf("startTURN: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 
 	wrongPassword := func(uid string) func() (string, string) {
 		return func() (string, string) {
 			u, _ := srv.Credentials(uid, time.Minute)
-			return u, turnPassword([]byte("another secret"), u)
+			return u, restPassword([]byte("another secret"), u)
 		}
 	}
 	tests := []struct {
@@ -170,7 +173,7 @@ func TestTURNAuthFailures(t *testing.T) {
 		{"wrong password/tcp", "tcp", "mallory-guess-tcp", wrongPassword("mallory-guess-tcp"), true},
 		{"expired", "udp", "mallory-expired", func() (string, string) { return srv.Credentials("mallory-expired", -time.Minute) }, true},
 		{"malformed", "tcp", "mallory-malformed", func() (string, string) {
-			return "mallory-malformed", turnPassword(srv.secret, "mallory-malformed")
+			return "mallory-malformed", restPassword(srv.secret, "mallory-malformed")
 		}, true},
 		{"valid", "udp", "alice-valid", func() (string, string) { return srv.Credentials("alice-valid", time.Minute) }, false},
 	}
@@ -264,8 +267,8 @@ func (h *recordingHandler) records() []loggedRecord {
 	return append([]loggedRecord(nil), *h.recs...)
 }
 
-func TestTURNRelayData(t *testing.T) {
-	srv := startTestTURN(t, net.IPv4(127, 0, 0, 1))
+func TestRelayData(t *testing.T) {
+	srv := startTestServer(t, net.IPv4(127, 0, 0, 1))
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			username, password := srv.Credentials("bob", time.Minute)
@@ -316,9 +319,9 @@ func TestTURNRelayData(t *testing.T) {
 	}
 }
 
-// TestTURNCredentials checks the TURN REST API convention against pion's own implementation of it.
-func TestTURNCredentials(t *testing.T) {
-	srv := startTestTURN(t, net.IPv4(127, 0, 0, 1))
+// TestCredentials checks the TURN REST API convention against pion's own implementation of it.
+func TestCredentials(t *testing.T) {
+	srv := startTestServer(t, net.IPv4(127, 0, 0, 1))
 	username, password := srv.Credentials("carol:1", time.Hour)
 	expiry, uid, _ := strings.Cut(username, ":")
 	if uid != "carol:1" {
@@ -331,30 +334,30 @@ func TestTURNCredentials(t *testing.T) {
 	if d := time.Until(time.Unix(sec, 0)); d < 59*time.Minute || d > time.Hour {
 		t.Fatalf("username %q expires in %v, want about 1h", username, d)
 	}
-	pionKey, ok := turn.LongTermTURNRESTAuthHandler(string(srv.secret), nil)(username, turnTestRealm, nil)
-	ourKey, ourOK := srv.authenticate(username, turnTestRealm, nil)
+	pionKey, ok := pionturn.LongTermTURNRESTAuthHandler(string(srv.secret), nil)(username, testRealm, nil)
+	ourKey, ourOK := srv.authenticate(username, testRealm, nil)
 	if !ok || !ourOK || !bytes.Equal(pionKey, ourKey) {
 		t.Fatalf("keys differ: pion %x (%v), ours %x (%v)", pionKey, ok, ourKey, ourOK)
 	}
-	if want := turn.GenerateAuthKey(username, turnTestRealm, password); !bytes.Equal(ourKey, want) {
+	if want := pionturn.GenerateAuthKey(username, testRealm, password); !bytes.Equal(ourKey, want) {
 		t.Fatalf("key %x does not match the minted password", ourKey)
 	}
 	urls := srv.URLs()
-	wantPrefix := "turn:127.0.0.1:" + strings.TrimPrefix(turnAddr(t, srv, "udp"), "127.0.0.1:")
+	wantPrefix := "turn:127.0.0.1:" + strings.TrimPrefix(serverAddr(t, srv, "udp"), "127.0.0.1:")
 	if len(urls) != 2 || urls[0] != wantPrefix+"?transport=udp" || urls[1] != wantPrefix+"?transport=tcp" {
 		t.Fatalf("URLs %v", urls)
 	}
 }
 
-// TestTURNCloseLeavesNoGoroutines closes the server under live UDP and TCP allocations: no server
+// TestCloseLeavesNoGoroutines closes the server under live UDP and TCP allocations: no server
 // goroutine may outlive Close, and once the clients are gone the count is back where it started.
-func TestTURNCloseLeavesNoGoroutines(t *testing.T) {
+func TestCloseLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
-	srv, err := StartTURN(TURNConfig{
-		ListenIP: "127.0.0.1", Realm: turnTestRealm, Secret: []byte("s"), RelayIP: net.IPv4(127, 0, 0, 1),
+	srv, err := Start(Config{
+		ListenIP: "127.0.0.1", Realm: testRealm, Secret: []byte("s"), RelayIP: net.IPv4(127, 0, 0, 1),
 	})
 	if err != nil {
-		t.Fatalf("StartTURN: %v", err)
+		t.Fatalf("Start: %v", err)
 	}
 	var closers []func()
 	for _, transport := range []string{"udp", "tcp"} {
@@ -381,31 +384,31 @@ func TestTURNCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	// A read loop is counted out when it sees its socket closed; allow it its last few instructions.
-	turnWaitFor(t, "server goroutines to end", func() bool {
-		return !strings.Contains(turnStacks(), "pion/turn/v4.(*Server)") &&
-			!strings.Contains(turnStacks(), "pion/turn/v4/internal/allocation") && !strings.Contains(turnStacks(), "sfu.(*turn")
+	waitFor(t, "server goroutines to end", func() bool {
+		return !strings.Contains(stacks(), "pion/turn/v4.(*Server)") &&
+			!strings.Contains(stacks(), "pion/turn/v4/internal/allocation") && !strings.Contains(stacks(), "stoa/turn.(*")
 	})
 
 	for _, c := range closers {
 		c()
 	}
-	turnWaitFor(t, "goroutine count to return to its start", func() bool { return runtime.NumGoroutine() <= before })
+	waitFor(t, "goroutine count to return to its start", func() bool { return runtime.NumGoroutine() <= before })
 }
 
-// turnWaitFor polls cond until it holds, failing the test with all stacks after 30 s (a
+// waitFor polls cond until it holds, failing the test with all stacks after 30 s (a
 // bound only a leak trips; a passing run returns as soon as cond holds).
-func turnWaitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; goroutines:\n%s", what, turnStacks())
+			t.Fatalf("timed out waiting for %s; goroutines:\n%s", what, stacks())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-func turnStacks() string {
+func stacks() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
 }

@@ -1,4 +1,9 @@
-package sfu
+// Package turn is Stoa's embedded TURN server and its credentials: customers
+// behind NATs and firewalls that let no media through reach the SFU over a
+// relay on one UDP and TCP port. Credentials follow the TURN REST API
+// convention (a short-lived username signed with a shared secret), so the
+// signaling server mints them per participant and nothing is stored.
+package turn
 
 import (
 	"bytes"
@@ -16,27 +21,35 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/turn/v4"
+	"github.com/pion/logging"
+	pionturn "github.com/pion/turn/v4"
 )
 
-// TURNConfig configures the embedded TURN server, off by default; customers behind strict NATs reach the SFU through it.
-type TURNConfig struct {
+// Config configures the embedded TURN server, off by default; customers behind strict NATs reach the SFU through it.
+type Config struct {
 	ListenIP string // address to bind UDP and TCP listeners, e.g. "0.0.0.0" or "127.0.0.1"; IPv4, "0.0.0.0" if empty
 	Port     int    // UDP and TCP port (same number), 0 = pick a free one (tests)
 	Realm    string // realm sent to clients; "stoa" if empty
 	Secret   []byte // HMAC secret for short-lived credentials (TURN REST API convention)
 	RelayIP  net.IP // address put in relay candidates (the public IP, or 127.0.0.1 in tests); IPv4
+
+	// Logger gets the server's own records, tagged component=turn; slog.Default() if nil.
+	Logger *slog.Logger
+	// PionLogs, when set, makes the factory through which pion/turn's own log lines reach that
+	// logger (cmd/stoa passes the SFU's, so pion speaks alike everywhere); nil leaves them to
+	// pion's default logger, errors only, on stderr.
+	PionLogs func(*slog.Logger) logging.LoggerFactory
 }
 
-// TURNServer is a running embedded TURN server: one UDP and one TCP listener on the same port, relaying
-// over UDP sockets bound on ListenIP and advertised at RelayIP. Start it with StartTURN, stop it with Close.
-type TURNServer struct {
+// Server is a running embedded TURN server: one UDP and one TCP listener on the same port, relaying
+// over UDP sockets bound on ListenIP and advertised at RelayIP. Start starts one, Close stops it.
+type Server struct {
 	secret   []byte
 	listenIP string
 	relayIP  net.IP
 	port     int
 	log      *slog.Logger
-	server   *turn.Server
+	server   *pionturn.Server
 
 	// pion/turn's Server.Close closes its sockets but waits for nothing, so Close waits here for
 	// what pion started: each listener's read loop, each TCP connection's goroutine and each
@@ -47,27 +60,22 @@ type TURNServer struct {
 	authFailures atomic.Uint64 // see AuthFailures
 
 	mu           sync.Mutex
-	relays       map[*turnRelayConn]struct{} // open relay sockets, closed by Close as a backstop
-	relaysClosed bool                        // set by Close: no new relay sockets
+	relays       map[*relayConn]struct{} // open relay sockets, closed by Close as a backstop
+	relaysClosed bool                    // set by Close: no new relay sockets
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// errTURNClosing refuses allocations that race with Close.
-var errTURNClosing = errors.New("turn server closing")
+// errClosing refuses allocations that race with Close.
+var errClosing = errors.New("turn server closing")
 
-// errTURNTCPRelay refuses RFC 6062 TCP relays: WebRTC only needs UDP relays, whatever the client transport.
-var errTURNTCPRelay = errors.New("tcp relay allocations not supported")
+// errTCPRelay refuses RFC 6062 TCP relays: WebRTC only needs UDP relays, whatever the client transport.
+var errTCPRelay = errors.New("tcp relay allocations not supported")
 
-// StartTURN binds the UDP and TCP listeners and starts serving. Only credentials minted by
+// Start binds the UDP and TCP listeners and starts serving. Only credentials minted by
 // Credentials with the same secret, and not yet expired, may allocate relays.
-func StartTURN(cfg TURNConfig) (*TURNServer, error) {
-	return startTURN(cfg, slog.Default())
-}
-
-// startTURN is StartTURN logging to log (tests capture it).
-func startTURN(cfg TURNConfig, log *slog.Logger) (*TURNServer, error) {
+func Start(cfg Config) (*Server, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("start turn: empty secret")
 	}
@@ -87,28 +95,37 @@ func startTURN(cfg TURNConfig, log *slog.Logger) (*TURNServer, error) {
 		realm = "stoa"
 	}
 
-	udp, tcp, err := turnListen(listenIP, cfg.Port)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	udp, tcp, err := listen(listenIP, cfg.Port)
 	if err != nil {
 		return nil, fmt.Errorf("start turn on %s:%d: %w", listenIP, cfg.Port, err)
 	}
-	t := &TURNServer{
+	t := &Server{
 		secret:   bytes.Clone(cfg.Secret),
 		listenIP: listenIP,
 		relayIP:  cfg.RelayIP.To4(),
 		port:     udp.LocalAddr().(*net.UDPAddr).Port,
 		log:      log.With("component", "turn"),
-		relays:   make(map[*turnRelayConn]struct{}),
+		relays:   make(map[*relayConn]struct{}),
 	}
-	udpConn := &turnUDPConn{PacketConn: udp, task: t.newTask("udp")}
-	listener := &turnListener{Listener: tcp, t: t, task: t.newTask("tcp"), conns: make(map[*turnConn]struct{})}
-	relays := &turnRelayGenerator{t: t}
-	t.server, err = turn.NewServer(turn.ServerConfig{
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udpConn, RelayAddressGenerator: relays}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: listener, RelayAddressGenerator: relays}},
-		LoggerFactory:     pionLogFactory{log: t.log},
+	var pionLogs logging.LoggerFactory
+	if cfg.PionLogs != nil {
+		pionLogs = cfg.PionLogs(t.log)
+	}
+	packets := &udpConn{PacketConn: udp, task: t.newTask("udp")}
+	listener := &tcpListener{Listener: tcp, t: t, task: t.newTask("tcp"), conns: make(map[*tcpConn]struct{})}
+	relays := &relayGenerator{t: t}
+	t.server, err = pionturn.NewServer(pionturn.ServerConfig{
+		PacketConnConfigs: []pionturn.PacketConnConfig{{PacketConn: packets, RelayAddressGenerator: relays}},
+		ListenerConfigs:   []pionturn.ListenerConfig{{Listener: listener, RelayAddressGenerator: relays}},
+		LoggerFactory:     pionLogs,
 		Realm:             realm,
 		AuthHandler:       t.authenticate,
-		EventHandler: turn.EventHandler{
+		EventHandler: pionturn.EventHandler{
 			OnAuth: func(src, _ net.Addr, _, username, _, method string, ok bool) {
 				if !ok { // the username was valid and unexpired, so the password was wrong
 					t.authFailed("wrong password", username, src, "method", method)
@@ -133,8 +150,8 @@ func startTURN(cfg TURNConfig, log *slog.Logger) (*TURNServer, error) {
 	return t, nil
 }
 
-// turnListen binds UDP and TCP on the same port; with port 0 it retries until a port is free for both.
-func turnListen(ip string, port int) (net.PacketConn, net.Listener, error) {
+// listen binds UDP and TCP on the same port; with port 0 it retries until a port is free for both.
+func listen(ip string, port int) (net.PacketConn, net.Listener, error) {
 	var err error
 	for range 10 {
 		var udp net.PacketConn
@@ -159,13 +176,13 @@ func turnListen(ip string, port int) (net.PacketConn, net.Listener, error) {
 // Credentials mints a short-lived username/password for one participant: username "<unix expiry>:<uid>", password base64(HMAC-SHA1(secret, username)).
 // The ttl must cover the whole call: the expiry is checked on every refresh, so an allocation dies
 // with its credentials.
-func (t *TURNServer) Credentials(uid string, ttl time.Duration) (username, password string) {
+func (t *Server) Credentials(uid string, ttl time.Duration) (username, password string) {
 	username = strconv.FormatInt(time.Now().Add(ttl).Unix(), 10) + ":" + uid
-	return username, turnPassword(t.secret, username)
+	return username, restPassword(t.secret, username)
 }
 
-// turnPassword is the TURN REST API password for a username.
-func turnPassword(secret []byte, username string) string {
+// restPassword is the TURN REST API password for a username.
+func restPassword(secret []byte, username string) string {
 	mac := hmac.New(sha1.New, secret)
 	mac.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
@@ -175,7 +192,7 @@ func turnPassword(secret []byte, username string) string {
 // returns the long-term key of the password Credentials would have minted; pion checks the
 // request's MESSAGE-INTEGRITY against it. pion's own LongTermTURNRESTAuthHandler does the same
 // but logs through pion's logger and accepts a username in the very second it expires.
-func (t *TURNServer) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
+func (t *Server) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
 	expiry, _, ok := strings.Cut(username, ":")
 	sec, err := strconv.ParseInt(expiry, 10, 64)
 	if !ok || err != nil {
@@ -186,13 +203,13 @@ func (t *TURNServer) authenticate(username, realm string, src net.Addr) ([]byte,
 		t.authFailed("expired", username, src, "expired_at", time.Unix(sec, 0).UTC())
 		return nil, false
 	}
-	return turn.GenerateAuthKey(username, realm, turnPassword(t.secret, username)), true
+	return pionturn.GenerateAuthKey(username, realm, restPassword(t.secret, username)), true
 }
 
 // authFailed counts a refused login and logs it at debug level only: anyone can send TURN
 // requests, and a log line at info level with a username they chose, per request, would let
 // them flood the logs.
-func (t *TURNServer) authFailed(reason, username string, src net.Addr, args ...any) {
+func (t *Server) authFailed(reason, username string, src net.Addr, args ...any) {
 	t.authFailures.Add(1)
 	if t.log.Enabled(context.Background(), slog.LevelDebug) {
 		t.log.Debug("turn credentials refused",
@@ -203,10 +220,10 @@ func (t *TURNServer) authFailed(reason, username string, src net.Addr, args ...a
 // AuthFailures returns how many TURN requests this server refused for bad credentials (wrong
 // password, malformed or expired username), which are logged at debug level only, so that
 // monitoring can still see credential guessing.
-func (t *TURNServer) AuthFailures() uint64 { return t.authFailures.Load() }
+func (t *Server) AuthFailures() uint64 { return t.authFailures.Load() }
 
 // URLs returns the ICE server URLs clients use: "turn:IP:PORT?transport=udp" and "turn:IP:PORT?transport=tcp" with the actual ports.
-func (t *TURNServer) URLs() []string {
+func (t *Server) URLs() []string {
 	hostPort := net.JoinHostPort(t.relayIP.String(), strconv.Itoa(t.port))
 	return []string{
 		"turn:" + hostPort + "?transport=udp",
@@ -217,7 +234,7 @@ func (t *TURNServer) URLs() []string {
 // Close stops the listeners, ends every allocation and TCP connection, and waits for the
 // server's goroutines: pion/turn offers no join, so it waits for each one's last observable act
 // (after which it only returns). It is idempotent; concurrent callers all wait.
-func (t *TURNServer) Close() error {
+func (t *Server) Close() error {
 	t.closeOnce.Do(func() {
 		t.closing.Store(true)
 		err := t.server.Close() // closes the UDP socket and the listener, which closes accepted conns
@@ -235,10 +252,10 @@ func (t *TURNServer) Close() error {
 // listener is closed after its read loop ends, but relays made over a TCP connection are only
 // closed by the connection's own goroutine, and a relay made after that would live until its
 // lifetime expired; so Close refuses new relays and closes the rest itself.
-func (t *TURNServer) closeRelays() {
+func (t *Server) closeRelays() {
 	t.mu.Lock()
 	t.relaysClosed = true
-	relays := make([]*turnRelayConn, 0, len(t.relays))
+	relays := make([]*relayConn, 0, len(t.relays))
 	for c := range t.relays {
 		relays = append(relays, c)
 	}
@@ -249,21 +266,21 @@ func (t *TURNServer) closeRelays() {
 }
 
 // newTask counts one more pion goroutine for Close to wait for. It is called while the goroutine
-// handling the request that starts the new one is still counted (or before StartTURN returns), so
+// handling the request that starts the new one is still counted (or before Start returns), so
 // the count is never zero when it grows.
-func (t *TURNServer) newTask(listener string) *turnTask {
+func (t *Server) newTask(listener string) *task {
 	t.running.Add(1)
-	return &turnTask{t: t, listener: listener}
+	return &task{t: t, listener: listener}
 }
 
-// turnTask is one counted pion goroutine, done at its last observable act.
-type turnTask struct {
-	t        *TURNServer
+// task is one counted pion goroutine, done at its last observable act.
+type task struct {
+	t        *Server
 	listener string // "udp" or "tcp" for a listener's loop, whose end before Close is an outage
 	once     sync.Once
 }
 
-func (r *turnTask) done(err error) {
+func (r *task) done(err error) {
 	r.once.Do(func() {
 		if r.listener != "" && !r.t.closing.Load() {
 			r.t.log.Error("turn listener stopped", "transport", r.listener, "err", err)
@@ -272,14 +289,14 @@ func (r *turnTask) done(err error) {
 	})
 }
 
-// turnUDPConn is the UDP listener. pion's read loop on it ends at the first read error; then it
+// udpConn is the UDP listener. pion's read loop on it ends at the first read error; then it
 // only closes its allocation manager, whose allocations Close waits for separately.
-type turnUDPConn struct {
+type udpConn struct {
 	net.PacketConn
-	task *turnTask
+	task *task
 }
 
-func (c *turnUDPConn) ReadFrom(p []byte) (int, net.Addr, error) {
+func (c *udpConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(p)
 	if err != nil {
 		c.task.done(err)
@@ -287,17 +304,17 @@ func (c *turnUDPConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return n, addr, err
 }
 
-// turnRelayConn is one allocation's relay socket.
-type turnRelayConn struct {
+// relayConn is one allocation's relay socket.
+type relayConn struct {
 	net.PacketConn
-	t         *TURNServer
+	t         *Server
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Close is idempotent: an allocation and TURNServer.Close may both close a relay, and pion's
+// Close is idempotent: an allocation and Server.Close may both close a relay, and pion's
 // allocation manager stops closing the others at the first error.
-func (c *turnRelayConn) Close() error {
+func (c *relayConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.PacketConn.Close()
 		c.t.mu.Lock()
@@ -307,19 +324,19 @@ func (c *turnRelayConn) Close() error {
 	return c.closeErr
 }
 
-// turnListener is the TCP listener; closing it also closes the connections it accepted, which
+// tcpListener is the TCP listener; closing it also closes the connections it accepted, which
 // pion's Server.Close leaves open.
-type turnListener struct {
+type tcpListener struct {
 	net.Listener
-	t    *TURNServer
-	task *turnTask // the accept loop, which ends at the first Accept error
+	t    *Server
+	task *task // the accept loop, which ends at the first Accept error
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[*turnConn]struct{}
+	conns  map[*tcpConn]struct{}
 }
 
-func (l *turnListener) Accept() (net.Conn, error) {
+func (l *tcpListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		l.task.done(err)
@@ -332,15 +349,15 @@ func (l *turnListener) Accept() (net.Conn, error) {
 		l.task.done(net.ErrClosed)
 		return nil, net.ErrClosed
 	}
-	tc := &turnConn{Conn: c, l: l, task: l.t.newTask("")}
+	tc := &tcpConn{Conn: c, l: l, task: l.t.newTask("")}
 	l.conns[tc] = struct{}{}
 	return tc, nil
 }
 
-func (l *turnListener) Close() error {
+func (l *tcpListener) Close() error {
 	l.mu.Lock()
 	l.closed = true
-	conns := make([]*turnConn, 0, len(l.conns))
+	conns := make([]*tcpConn, 0, len(l.conns))
 	for c := range l.conns {
 		conns = append(conns, c)
 	}
@@ -352,15 +369,15 @@ func (l *turnListener) Close() error {
 	return err
 }
 
-// turnConn is one accepted TCP connection, counted until pion's goroutine for it closes it: its
+// tcpConn is one accepted TCP connection, counted until pion's goroutine for it closes it: its
 // last act, after a read error or a malformed frame ends its loop and its allocation is deleted.
-type turnConn struct {
+type tcpConn struct {
 	net.Conn
-	l    *turnListener
-	task *turnTask
+	l    *tcpListener
+	task *task
 }
 
-func (c *turnConn) Close() error {
+func (c *tcpConn) Close() error {
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
 	c.l.mu.Unlock()
@@ -369,17 +386,17 @@ func (c *turnConn) Close() error {
 	return err
 }
 
-// turnRelayGenerator binds relay sockets on ListenIP and advertises them at RelayIP.
-type turnRelayGenerator struct{ t *TURNServer }
+// relayGenerator binds relay sockets on ListenIP and advertises them at RelayIP.
+type relayGenerator struct{ t *Server }
 
-func (g *turnRelayGenerator) Validate() error { return nil }
+func (g *relayGenerator) Validate() error { return nil }
 
-func (g *turnRelayGenerator) AllocatePacketConn(network string, port int) (net.PacketConn, net.Addr, error) {
+func (g *relayGenerator) AllocatePacketConn(network string, port int) (net.PacketConn, net.Addr, error) {
 	t := g.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.relaysClosed {
-		return nil, nil, errTURNClosing
+		return nil, nil, errClosing
 	}
 	conn, err := net.ListenPacket(network, net.JoinHostPort(t.listenIP, strconv.Itoa(port)))
 	if err != nil {
@@ -387,12 +404,12 @@ func (g *turnRelayGenerator) AllocatePacketConn(network string, port int) (net.P
 	}
 	relayAddr := *conn.LocalAddr().(*net.UDPAddr)
 	relayAddr.IP = t.relayIP
-	c := &turnRelayConn{PacketConn: conn, t: t}
+	c := &relayConn{PacketConn: conn, t: t}
 	t.relays[c] = struct{}{}
 	t.running.Add(1) // done by OnAllocationDeleted: pion makes an allocation of every relay socket
 	return c, &relayAddr, nil
 }
 
-func (g *turnRelayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
-	return nil, nil, errTURNTCPRelay
+func (g *relayGenerator) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, errTCPRelay
 }
