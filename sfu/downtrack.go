@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
@@ -10,32 +11,40 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// RTPDownTrack is a webrtc.TrackLocal that forwards one up track to one
-// subscriber's PeerConnection. It rewrites SSRC and payload type in a header
-// it owns, so forwarding allocates nothing, and answers the subscriber's NACKs
-// from the up track's shared packet cache.
+// RTPDownTrack is a webrtc.TrackLocal that forwards one published track to
+// one subscriber's PeerConnection. It owns the subscriber's numbering:
+// sequence numbers, timestamps and VP8 picture ids are rewritten per down
+// track, so it can start from the cached keyframe, switch simulcast layers at
+// a keyframe and drop padding with no gap the subscriber would see. NACKs
+// are answered from the up track's shared packet cache.
 type RTPDownTrack struct {
 	id, streamID string
-	up           UpTrack
+	set          *layerSet
+	kind         webrtc.RTPCodecType
 	mime         string
-	video        bool
+	video, vp8   bool
 
-	bound atomic.Pointer[binding]
+	bound     atomic.Pointer[binding]
+	preferLow atomic.Bool
+	estimate  atomic.Uint64 // the subscriber's REMB, bit/s
+	target    atomic.Int32  // the layer to forward
 
-	// Owned by the up track's reader goroutine (WriteRTP).
-	hdr     rtp.Header
-	ext     [2]rtp.Extension
-	started bool
+	// mu guards the numbering below: a down track is written by one writer
+	// shard per layer it is attached to (two during a layer switch) and by
+	// its RTCP reader (retransmissions). It is held across pion's write,
+	// which does not block (a datagram into the shared socket).
+	mu       sync.Mutex
+	attached map[*LocalUpTrack]bool
+	cur      *LocalUpTrack
+	rw       rewriter
+	hdr      rtp.Header
+	rtxHdr   rtp.Header
+	ext      [2]rtp.Extension
+	payBuf   [maxPacketSize]byte
+	closed   bool
 
-	// Owned by the RTCP reader goroutine (retransmissions).
-	rtxHdr rtp.Header
-	rtxExt [2]rtp.Extension
-	rtxBuf [maxPacketSize]byte
-	rtxPkt rtp.Packet
-
-	packets, dropped, nacks, retransmits, plis atomic.Uint64
-	lossFraction                               atomic.Uint32
-	preferLow                                  atomic.Bool
+	packets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
+	lossFraction                                                  atomic.Uint32
 }
 
 type binding struct {
@@ -45,18 +54,28 @@ type binding struct {
 }
 
 // NewRTPDownTrack makes a down track for up, named id within stream streamID.
-func NewRTPDownTrack(id, streamID string, up UpTrack) *RTPDownTrack {
-	return &RTPDownTrack{
-		id: id, streamID: streamID, up: up,
-		mime:  up.Codec().MimeType,
-		video: up.Kind() == webrtc.RTPCodecTypeVideo,
+func NewRTPDownTrack(id, streamID string, up *LocalUpTrack) *RTPDownTrack {
+	s := newLayerSet(id)
+	s.add(up)
+	return newRTPDownTrack(id, streamID, s)
+}
+
+func newRTPDownTrack(id, streamID string, set *layerSet) *RTPDownTrack {
+	first := set.list()[0]
+	mime := first.Codec().MimeType
+	d := &RTPDownTrack{
+		id: id, streamID: streamID, set: set, kind: first.Kind(), mime: mime,
+		video: first.Kind() == webrtc.RTPCodecTypeVideo, vp8: strings.EqualFold(mime, webrtc.MimeTypeVP8),
+		attached: map[*LocalUpTrack]bool{},
 	}
+	d.target.Store(-1)
+	return d
 }
 
 // Bind is called by pion when negotiation picks the codec; we choose the
 // subscriber's codec that matches the publisher's.
 func (d *RTPDownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	want := d.up.Codec()
+	want := d.set.list()[0].Codec()
 	var best *webrtc.RTPCodecParameters
 	score := -1
 	codecs := ctx.CodecParameters()
@@ -100,85 +119,286 @@ func (d *RTPDownTrack) Unbind(webrtc.TrackLocalContext) error {
 // ID is the track id the subscriber sees.
 func (d *RTPDownTrack) ID() string { return d.id }
 
-// RID is empty: no simulcast.
+// RID is empty: the subscriber gets one stream, whatever the layers.
 func (d *RTPDownTrack) RID() string { return "" }
 
 // StreamID is the msid stream the subscriber sees (the publisher's uid).
 func (d *RTPDownTrack) StreamID() string { return d.streamID }
 
 // Kind is audio or video.
-func (d *RTPDownTrack) Kind() webrtc.RTPCodecType { return d.up.Kind() }
+func (d *RTPDownTrack) Kind() webrtc.RTPCodecType { return d.kind }
+
+// SetTimeMapping is not needed: the subscriber's sender reports are made
+// by pion from what this track writes.
+func (d *RTPDownTrack) SetTimeMapping(TimeMapping) {}
+
+// UpTrackEnded needs nothing: the subscription closes with the publication.
+func (d *RTPDownTrack) UpTrackEnded() {}
+
+// attach starts the down track on its layer set: it registers for layer
+// changes and attaches to the layer it should forward.
+func (d *RTPDownTrack) attach() {
+	d.set.register(d, true)
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed { // detach ran meanwhile (it marks closed before unregistering)
+		d.set.register(d, false)
+		return
+	}
+	d.chooseLayer()
+}
+
+// detach removes the down track from every layer it is attached to.
+func (d *RTPDownTrack) detach() {
+	d.mu.Lock()
+	d.closed = true
+	ups := make([]*LocalUpTrack, 0, len(d.attached))
+	for u := range d.attached {
+		ups = append(ups, u)
+	}
+	d.attached = map[*LocalUpTrack]bool{}
+	d.mu.Unlock()
+	d.set.register(d, false)
+	for _, u := range ups {
+		u.RemoveDownTrack(d)
+	}
+}
+
+// setPreferLow asks for the lowest simulcast layer (or lets bandwidth choose).
+func (d *RTPDownTrack) setPreferLow(low bool) {
+	d.preferLow.Store(low)
+	d.chooseLayer()
+}
+
+// chooseLayer picks the layer to forward: the lowest if the viewer asked for
+// it, else the highest whose bitrate fits the viewer's bandwidth estimate
+// with a 20 % margin (the highest while no estimate came). A new target is
+// attached at once and taken over at its next keyframe, which is asked for.
+func (d *RTPDownTrack) chooseLayer() {
+	layers := d.set.list()
+	if len(layers) == 0 {
+		return
+	}
+	t := layers[len(layers)-1]
+	if d.preferLow.Load() {
+		t = layers[0]
+	} else if est := d.estimate.Load(); est > 0 && len(layers) > 1 {
+		t = layers[0]
+		for _, l := range layers[1:] {
+			if l.bitrate.Load()*12/10 <= est {
+				t = l
+			}
+		}
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	changed := d.target.Swap(int32(t.layer)) != int32(t.layer)
+	attach := !d.attached[t]
+	d.attached[t] = true
+	started := d.cur != nil
+	d.mu.Unlock()
+	if attach {
+		t.AddDownTrack(d)
+	}
+	if changed && started && d.video {
+		t.RequestKeyframe()
+	}
+}
 
 var errNotBound = errors.New("down track not bound")
 
-// WriteRTP forwards p to the subscriber. Video starts at a keyframe.
-func (d *RTPDownTrack) WriteRTP(p *rtp.Packet) error {
+// WriteRTP forwards p to the subscriber. Video starts at a keyframe: the
+// newest cached one, replayed at once, or the next one the publisher sends.
+func (d *RTPDownTrack) WriteRTP(p *Packet) error {
 	b := d.bound.Load()
 	if b == nil {
 		return errNotBound
 	}
-	starting := d.video && !d.started
-	if starting && !IsKeyframeStart(d.mime, p.Payload) {
-		d.dropped.Add(1)
-		d.up.RequestKeyframe()
-		return nil
+	d.mu.Lock()
+	var old *LocalUpTrack
+	err := d.write(b, p, &old)
+	d.mu.Unlock()
+	if old != nil {
+		old.RemoveDownTrack(d)
 	}
-	d.hdr = p.Header
-	d.hdr.SSRC, d.hdr.PayloadType = b.ssrc, b.pt
-	d.hdr.Extension, d.hdr.ExtensionProfile, d.hdr.Extensions = false, 0, d.ext[:0]
-	n, err := b.w.WriteRTP(&d.hdr, p.Payload)
-	if n == 0 && err == nil {
-		// Bound but SRTP not up yet: pion drops the packet and says nothing.
-		// Video starts at the first keyframe that actually goes out, or the
-		// subscriber's stream would begin mid-frame.
-		d.dropped.Add(1)
-		return nil
-	}
-	d.started = d.started || starting
-	d.packets.Add(1)
 	return err
 }
 
-// retransmit resends a cached packet the subscriber reported lost.
-func (d *RTPDownTrack) retransmit(seq uint16) {
-	b := d.bound.Load()
-	if b == nil {
+// write runs under d.mu; it sets *old to a layer the track just left.
+func (d *RTPDownTrack) write(b *binding, p *Packet, old **LocalUpTrack) error {
+	if d.closed {
+		return nil
+	}
+	src := d.set.byLayer(p.Layer)
+	if src == nil {
+		return nil
+	}
+	if !d.video {
+		if d.cur == nil {
+			d.cur = src
+			d.rw.source(src, p, false)
+		}
+		_, err := d.emit(b, p)
+		return err
+	}
+	target := int8(d.target.Load())
+	switch {
+	case d.cur == nil:
+		if p.Layer == target {
+			d.start(b, src, p)
+		}
+		return nil
+	case src == d.cur:
+		if len(p.Payload) == 0 { // padding only: not forwarded, no gap
+			d.rw.skip()
+			return nil
+		}
+		_, err := d.emit(b, p)
+		return err
+	case p.Layer == target && p.Keyframe:
+		*old = d.cur
+		delete(d.attached, d.cur)
+		d.cur = src
+		d.rw.switchSource(src, p, d.vp8)
+		d.switches.Add(1)
+		_, err := d.emit(b, p)
+		return err
+	}
+	return nil
+}
+
+// start begins forwarding video from src: from the keyframe p starts, or by
+// replaying the cached GOP up to p, or (nothing usable cached) it asks the
+// publisher for a keyframe. Until a write actually goes out (pion drops
+// writes before SRTP is up) it tries again with the next packet.
+func (d *RTPDownTrack) start(b *binding, src *LocalUpTrack, p *Packet) {
+	if p.Keyframe {
+		d.rw.source(src, p, d.vp8)
+		if out, _ := d.emit(b, p); out {
+			d.cur = src
+		} else {
+			d.dropped.Add(1)
+		}
 		return
 	}
-	n := d.up.CopyPacket(seq, d.rtxBuf[:])
-	if n == 0 || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
+	k, ok := src.LastKeyframe()
+	if !ok || p.SequenceNumber-k >= uint16(src.cache.Size()/2) {
+		d.dropped.Add(1)
+		src.RequestKeyframe()
 		return
 	}
-	d.rtxHdr = d.rtxPkt.Header
+	first := src.cached(k)
+	if first == nil {
+		d.dropped.Add(1)
+		src.RequestKeyframe()
+		return
+	}
+	d.rw.source(src, first, d.vp8)
+	out, _ := d.emit(b, first)
+	first.Release()
+	if !out {
+		d.dropped.Add(1)
+		return
+	}
+	d.cur = src
+	d.replayed.Add(1)
+	for seq := k + 1; seq != p.SequenceNumber; seq++ {
+		if q := src.cached(seq); q != nil {
+			if len(q.Payload) > 0 {
+				_, _ = d.emit(b, q)
+				d.replayed.Add(1)
+			} else {
+				d.rw.skip()
+			}
+			q.Release()
+		}
+	}
+	_, _ = d.emit(b, p)
+}
+
+// emit rewrites p's header into the track's own and writes it; out says
+// whether it left (pion returns 0, nil before SRTP is up).
+func (d *RTPDownTrack) emit(b *binding, p *Packet) (out bool, err error) {
+	d.hdr = p.Header
+	d.hdr.SSRC, d.hdr.PayloadType = b.ssrc, b.pt
+	d.hdr.Extension, d.hdr.ExtensionProfile, d.hdr.Extensions = false, 0, d.ext[:0]
+	d.hdr.Padding, d.hdr.PaddingSize = false, 0
+	payload := d.rw.apply(&d.hdr, p, d.rw.cur, d.payBuf[:], d.vp8)
+	n, err := b.w.WriteRTP(&d.hdr, payload)
+	if n == 0 && err == nil {
+		return false, nil
+	}
+	d.rw.sent(&d.hdr, payload, d.vp8)
+	d.packets.Add(1)
+	return true, err
+}
+
+// retransmit resends a cached packet the subscriber reported lost, mapped
+// back through the numbering in force when it was first sent.
+func (d *RTPDownTrack) retransmit(b *binding, seq uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.rw.lookup(seq)
+	if !ok || e.src == nil {
+		return
+	}
+	p := e.src.cached(seq - e.n.seq)
+	if p == nil {
+		return
+	}
+	defer p.Release()
+	d.rtxHdr = p.Header
 	d.rtxHdr.SSRC, d.rtxHdr.PayloadType = b.ssrc, b.pt
-	d.rtxHdr.Extension, d.rtxHdr.ExtensionProfile, d.rtxHdr.Extensions = false, 0, d.rtxExt[:0]
-	if _, err := b.w.WriteRTP(&d.rtxHdr, d.rtxPkt.Payload); err == nil {
+	d.rtxHdr.Extension, d.rtxHdr.ExtensionProfile, d.rtxHdr.Extensions = false, 0, d.ext[:0]
+	d.rtxHdr.Padding, d.rtxHdr.PaddingSize = false, 0
+	payload := d.rw.apply(&d.rtxHdr, p, e.n, d.payBuf[:], d.vp8)
+	if _, err := b.w.WriteRTP(&d.rtxHdr, payload); err == nil {
 		d.retransmits.Add(1)
 	}
 }
 
 // HandleRTCP acts on the subscriber's feedback: NACK → retransmit from the
-// cache, PLI/FIR → keyframe request to the publisher (throttled there), REMB →
-// the publisher's bitrate cap, receiver report → loss statistics.
+// cache, PLI/FIR → keyframe request to the publisher (coalesced there), REMB
+// → layer choice (and, without simulcast, the publisher's bitrate), receiver
+// report → loss statistics.
 func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.TransportLayerNack:
+			b := d.bound.Load()
+			if b == nil {
+				continue
+			}
 			for _, pair := range p.Nacks {
 				d.nacks.Add(1)
-				d.retransmit(pair.PacketID)
+				d.retransmit(b, pair.PacketID)
 				for i := uint16(0); i < 16; i++ {
 					if pair.LostPackets&(1<<i) != 0 {
-						d.retransmit(pair.PacketID + i + 1)
+						d.retransmit(b, pair.PacketID+i+1)
 					}
 				}
 			}
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.plis.Add(1)
-			d.up.RequestKeyframe()
+			d.mu.Lock()
+			cur := d.cur
+			d.mu.Unlock()
+			if cur == nil {
+				cur = d.set.top()
+			}
+			if cur != nil {
+				cur.RequestKeyframe()
+			}
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
-			if r, ok := d.up.(estimateReceiver); ok {
-				r.ReceiverEstimate(d, uint64(p.Bitrate))
+			d.estimate.Store(uint64(p.Bitrate))
+			if len(d.set.list()) > 1 {
+				d.chooseLayer()
+			} else if u := d.set.top(); u != nil {
+				u.ReceiverEstimate(d, uint64(p.Bitrate))
 			}
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
@@ -188,26 +408,29 @@ func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 	}
 }
 
-// estimateReceiver is an up track that aggregates subscribers' bandwidth
-// estimates (REMB) for its publisher.
-type estimateReceiver interface {
-	ReceiverEstimate(from DownTrack, bps uint64)
-}
-
 // DownStats is a snapshot of a down track's counters.
 type DownStats struct {
 	Packets, Dropped, NACKs, Retransmits, PLIs uint64
+	// Replayed counts packets sent from the cache when the track started.
+	Replayed uint64
+	// Switches counts simulcast layer changes; Layer is the current one.
+	Switches uint64
+	Layer    int
 	// FractionLost is the subscriber's last reported loss, 0..255 as in RTCP.
 	FractionLost uint8
 }
 
 // Stats returns the down track's counters.
 func (d *RTPDownTrack) Stats() DownStats {
+	d.mu.Lock()
+	layer := -1
+	if d.cur != nil {
+		layer = int(d.cur.layer)
+	}
+	d.mu.Unlock()
 	return DownStats{
 		Packets: d.packets.Load(), Dropped: d.dropped.Load(), NACKs: d.nacks.Load(),
-		Retransmits: d.retransmits.Load(), PLIs: d.plis.Load(), FractionLost: uint8(d.lossFraction.Load()),
+		Retransmits: d.retransmits.Load(), PLIs: d.plis.Load(), Replayed: d.replayed.Load(),
+		Switches: d.switches.Load(), Layer: layer, FractionLost: uint8(d.lossFraction.Load()),
 	}
 }
-
-// setPreferLow asks for the lowest simulcast layer (or lets bandwidth choose).
-func (d *RTPDownTrack) setPreferLow(low bool) { d.preferLow.Store(low) }

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	// so that a flood of joins costs bounded memory; 0 means
 	// DefaultMaxRooms and DefaultMaxParticipants.
 	MaxRooms, MaxParticipants int
+	// KeyframeInterval is the least time between two keyframe requests to
+	// a publisher, however many subscribers ask; 0 means
+	// DefaultKeyframeInterval.
+	KeyframeInterval time.Duration
 }
 
 // Admission defaults: far above a claims service's needs (a call is two
@@ -145,6 +150,13 @@ func newEngine(cfg Config, log *slog.Logger) (*engine, error) {
 	upMedia := &webrtc.MediaEngine{}
 	if err := registerCodecs(upMedia, []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}); err != nil {
 		return nil, err
+	}
+	// Simulcast: the publisher's layers are told apart by their RTP stream
+	// id, which needs the MID and RID header extensions.
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
+		if err := upMedia.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("register header extension %s: %w", uri, err)
+		}
 	}
 	upReg := &interceptor.Registry{}
 	gen, err := nack.NewGeneratorInterceptor()

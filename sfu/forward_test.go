@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,10 +50,22 @@ func TestIsKeyframeStart(t *testing.T) {
 
 func TestPacketCache(t *testing.T) {
 	c := NewPacketCache(8)
-	c.Store(3, []byte("three"))
-	c.Store(11, []byte("eleven")) // same slot as 3: overwrites it
-	c.Store(4, []byte("four"))
-	c.Store(5, make([]byte, maxPacketSize+1))
+	put := func(seq uint16, payload string, key bool) {
+		p := newPacket()
+		b := marshal(t, seq, []byte(payload))
+		if err := p.parse(copy(p.buf[:], b)); err != nil {
+			t.Fatal(err)
+		}
+		p.Keyframe = key
+		c.Store(p)
+		p.Release()
+	}
+	put(3, "three", true)
+	put(11, "eleven", false) // same slot as 3: overwrites it, and the keyframe with it
+	if _, ok := c.LastKeyframe(); ok {
+		t.Error("an overwritten keyframe is still reported as cached")
+	}
+	put(4, "four", true)
 	buf := make([]byte, maxPacketSize)
 	tests := []struct {
 		seq  uint16
@@ -62,16 +75,26 @@ func TestPacketCache(t *testing.T) {
 		{4, buf, "four"},
 		{11, buf, "eleven"},
 		{3, buf, ""},     // overwritten
-		{5, buf, ""},     // too large to cache
 		{6, buf, ""},     // never stored
 		{4, buf[:2], ""}, // destination too small
 		{65535, buf, ""}, // empty slot
 	}
 	for _, tc := range tests {
 		n := c.Copy(tc.seq, tc.dst)
-		if got := string(tc.dst[:n]); got != tc.want {
+		var got string
+		if n > 0 {
+			var p rtp.Packet
+			if err := p.Unmarshal(tc.dst[:n]); err != nil {
+				t.Fatal(err)
+			}
+			got = string(p.Payload)
+		}
+		if got != tc.want {
 			t.Errorf("Copy(%d) = %q, want %q", tc.seq, got, tc.want)
 		}
+	}
+	if k, ok := c.LastKeyframe(); !ok || k != 4 {
+		t.Errorf("LastKeyframe = %d, %v; want 4", k, ok)
 	}
 }
 
@@ -100,9 +123,11 @@ func vp8Codec() webrtc.RTPCodecParameters {
 	return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
 }
 
-func boundDownTrack(up UpTrack, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8) *RTPDownTrack {
+// boundDownTrack makes a down track bound to w and attached to up.
+func boundDownTrack(up *LocalUpTrack, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8) *RTPDownTrack {
 	d := NewRTPDownTrack("video", "pub", up)
 	d.bound.Store(&binding{ssrc: ssrc, pt: pt, w: w})
+	d.attach()
 	return d
 }
 
@@ -114,25 +139,29 @@ func marshal(t testing.TB, seq uint16, payload []byte) []byte {
 	return b
 }
 
-// A keyframe written before the subscriber's transport is ready is lost: the
-// down track must start again at the next keyframe, not forward the frames
-// after the lost one (the subscriber would start mid-stream).
+// A keyframe written before the subscriber's transport is ready is lost, but
+// it is still in the cache: once the transport is up, the down track starts
+// by replaying the cached keyframe and what followed it, so the subscriber
+// neither starts mid-frame nor waits for the publisher's next keyframe.
 func TestDownTrackStartsAtAKeyframeThatWentOut(t *testing.T) {
 	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1234, nil)
 	w := &recordingWriter{keep: true, notReady: true}
 	d := boundDownTrack(up, w, 999, 100)
-	up.AddDownTrack(d)
-	var pkt rtp.Packet
-	up.Forward(marshal(t, 1, []byte{0x10, 0x00, 0xaa}), &pkt) // key, lost: SRTP not up
+	up.Forward(marshal(t, 1, []byte{0x10, 0x00, 0xaa})) // key, lost: SRTP not up
+	up.Flush()
 	w.notReady = false
-	up.Forward(marshal(t, 2, []byte{0x00, 0xbb}), &pkt)       // rest of that keyframe: dropped
-	up.Forward(marshal(t, 3, []byte{0x10, 0x01, 0xcc}), &pkt) // delta: dropped
-	up.Forward(marshal(t, 4, []byte{0x10, 0x00, 0xdd}), &pkt) // key: starts
-	if len(w.packets) != 1 || w.packets[0].SequenceNumber != 4 {
-		t.Fatalf("forwarded %d packets (first %+v), want 1 starting at the keyframe of seq 4", len(w.packets), w.packets)
+	up.Forward(marshal(t, 2, []byte{0x00, 0xbb}))       // rest of that keyframe: replay 1, then 2
+	up.Forward(marshal(t, 3, []byte{0x10, 0x01, 0xcc})) // delta
+	up.Flush()
+	var seqs []uint16
+	for _, p := range w.packets {
+		seqs = append(seqs, p.SequenceNumber)
 	}
-	if st := d.Stats(); st.Dropped != 3 || st.Packets != 1 {
-		t.Errorf("down stats %+v, want 3 dropped, 1 sent", st)
+	if !slices.Equal(seqs, []uint16{1, 2, 3}) {
+		t.Fatalf("forwarded %v, want [1 2 3]: the cached keyframe, then on", seqs)
+	}
+	if st := d.Stats(); st.Dropped != 1 || st.Packets != 3 || st.Replayed != 1 {
+		t.Errorf("down stats %+v, want 1 dropped, 3 sent, 1 replayed", st)
 	}
 }
 
@@ -140,12 +169,11 @@ func TestDownTrackStartsAtKeyframeAndRewritesHeader(t *testing.T) {
 	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1234, nil)
 	w := &recordingWriter{keep: true}
 	d := boundDownTrack(up, w, 999, 100)
-	up.AddDownTrack(d)
-	var pkt rtp.Packet
-	up.Forward(marshal(t, 1, []byte{0x10, 0x01, 0xaa}), &pkt) // delta: dropped
-	up.Forward(marshal(t, 2, []byte{0x10, 0x00, 0xbb}), &pkt) // key: starts
-	up.Forward(marshal(t, 3, []byte{0x00, 0xcc}), &pkt)       // continuation
-	up.Forward([]byte{0x80}, &pkt)                            // garbage: counted, not forwarded
+	up.Forward(marshal(t, 1, []byte{0x10, 0x01, 0xaa})) // delta: dropped
+	up.Forward(marshal(t, 2, []byte{0x10, 0x00, 0xbb})) // key: starts
+	up.Forward(marshal(t, 3, []byte{0x00, 0xcc}))       // continuation
+	up.Forward([]byte{0x80})                            // garbage: counted, not forwarded
+	up.Flush()
 	if len(w.packets) != 2 {
 		t.Fatalf("forwarded %d packets, want 2 (from the keyframe on)", len(w.packets))
 	}
@@ -175,8 +203,9 @@ func TestDownTrackStartsAtKeyframeAndRewritesHeader(t *testing.T) {
 	if st := d.Stats(); st.Retransmits != 1 || st.NACKs != 1 {
 		t.Errorf("down stats after NACK %+v", st)
 	}
-	up.RemoveDownTrack(d)
-	up.Forward(marshal(t, 5, []byte{0x10, 0x01}), &pkt)
+	d.detach()
+	up.Forward(marshal(t, 5, []byte{0x10, 0x01}))
+	up.Flush()
 	if len(w.packets) != 3 {
 		t.Error("a removed down track still receives packets")
 	}
@@ -189,8 +218,6 @@ func TestREMBReachesPublisherAsLowestEstimate(t *testing.T) {
 		return nil
 	})
 	a, b := boundDownTrack(up, &recordingWriter{}, 1, 96), boundDownTrack(up, &recordingWriter{}, 2, 96)
-	up.AddDownTrack(a)
-	up.AddDownTrack(b)
 	b.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 300_000}})
 	up.rembLast = time.Time{} // next estimate is due at once
 	a.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 900_000}})
@@ -225,9 +252,10 @@ func FuzzForward(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1, nil)
 		w := &recordingWriter{keep: true}
-		up.AddDownTrack(boundDownTrack(up, w, 5, 96))
-		var pkt rtp.Packet
-		up.Forward(data, &pkt)
+		defer up.End()
+		boundDownTrack(up, w, 5, 96)
+		up.Forward(data)
+		up.Flush()
 		var want rtp.Packet
 		if err := want.Unmarshal(data); err != nil {
 			if up.Stats().BadPackets != 1 || len(w.packets) != 0 {
@@ -257,19 +285,19 @@ func BenchmarkForward(b *testing.B) {
 			up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1, nil)
 			w := &recordingWriter{}
 			for i := 0; i < subs; i++ {
-				up.AddDownTrack(boundDownTrack(up, w, uint32(100+i), 96))
+				boundDownTrack(up, w, uint32(100+i), 96)
 			}
 			payload := make([]byte, 1100)
 			payload[0] = 0x10 // a keyframe start, so every down track starts at once
 			data := marshal(b, 0, payload)
-			var pkt rtp.Packet
-			b.ReportAllocs()
+					b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()
 			for i := 0; i < b.N; i += subs {
 				data[2], data[3] = byte(i>>8), byte(i)
-				up.Forward(data, &pkt)
+				up.Forward(data)
 			}
+			up.Flush()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 		})
 	}

@@ -86,3 +86,15 @@ func h264KeyframeStart(p []byte) bool {
 	}
 	return false
 }
+
+// keyframeDetector returns the keyframe test for a codec's MIME type, chosen
+// once per track so the per-packet check does no string work.
+func keyframeDetector(mime string) func([]byte) bool {
+	switch strings.ToLower(mime) {
+	case "video/vp8":
+		return vp8KeyframeStart
+	case "video/h264":
+		return h264KeyframeStart
+	}
+	return func([]byte) bool { return false }
+}

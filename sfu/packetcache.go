@@ -8,46 +8,91 @@ const maxPacketSize = 1500
 
 // PacketCache keeps the most recent packets of one up track, indexed by RTP
 // sequence number, so a NACK from any subscriber is answered from one shared
-// copy instead of one buffer per subscriber. Fixed size: no allocation after
-// construction.
+// copy, and a new subscriber can start from the newest cached keyframe. The
+// slots hold references to the forwarded packets themselves: storing copies
+// nothing and, once the ring is full, allocates nothing.
 type PacketCache struct {
 	mu    sync.Mutex
-	slots []cacheSlot
-}
-
-type cacheSlot struct {
-	seq   uint16
-	n     int
-	valid bool
-	buf   [maxPacketSize]byte
+	slots []*Packet
+	// key is the sequence number of the newest keyframe's first packet;
+	// hasKey says whether that packet is still in its slot.
+	key    uint16
+	hasKey bool
 }
 
 // NewPacketCache makes a cache of size slots; size should be a power of two.
 func NewPacketCache(size int) *PacketCache {
-	return &PacketCache{slots: make([]cacheSlot, size)}
+	return &PacketCache{slots: make([]*Packet, size)}
 }
 
-// Store copies pkt (a whole RTP packet) into the slot for seq. Packets larger
-// than maxPacketSize are not cached.
-func (c *PacketCache) Store(seq uint16, pkt []byte) {
-	if len(pkt) > maxPacketSize {
-		return
-	}
+// Size is the number of slots.
+func (c *PacketCache) Size() int { return len(c.slots) }
+
+// Store keeps a reference to p in the slot for its sequence number,
+// releasing the packet it replaces.
+func (c *PacketCache) Store(p *Packet) {
+	p.Retain()
+	seq := p.SequenceNumber
 	c.mu.Lock()
-	s := &c.slots[int(seq)%len(c.slots)]
-	s.seq, s.valid = seq, true
-	s.n = copy(s.buf[:], pkt)
+	i := int(seq) % len(c.slots)
+	old := c.slots[i]
+	c.slots[i] = p
+	if p.Keyframe {
+		c.key, c.hasKey = seq, true
+	} else if c.hasKey && int(c.key)%len(c.slots) == i {
+		c.hasKey = false // the keyframe's first packet was overwritten
+	}
 	c.mu.Unlock()
+	if old != nil {
+		old.Release()
+	}
+}
+
+// Get returns the cached packet with sequence number seq with a reference
+// the caller must Release, or nil.
+func (c *PacketCache) Get(seq uint16) *Packet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.slots[int(seq)%len(c.slots)]
+	if p == nil || p.SequenceNumber != seq {
+		return nil
+	}
+	p.Retain()
+	return p
 }
 
 // Copy copies the packet with sequence number seq into dst and returns its
 // length, or 0 when it is not cached (overwritten or never seen).
 func (c *PacketCache) Copy(seq uint16, dst []byte) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := &c.slots[int(seq)%len(c.slots)]
-	if !s.valid || s.seq != seq || len(dst) < s.n {
+	p := c.Get(seq)
+	if p == nil {
 		return 0
 	}
-	return copy(dst, s.buf[:s.n])
+	defer p.Release()
+	if len(dst) < p.n {
+		return 0
+	}
+	return copy(dst, p.Raw())
+}
+
+// LastKeyframe is the sequence number of the newest cached keyframe's first
+// packet.
+func (c *PacketCache) LastKeyframe() (uint16, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.key, c.hasKey
+}
+
+// Clear releases every cached packet.
+func (c *PacketCache) Clear() {
+	c.mu.Lock()
+	old := c.slots
+	c.slots = make([]*Packet, len(old))
+	c.hasKey = false
+	c.mu.Unlock()
+	for _, p := range old {
+		if p != nil {
+			p.Release()
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -51,8 +52,11 @@ type Participant struct {
 }
 
 type publication struct {
-	pc        *webrtc.PeerConnection
-	tracks    []*LocalUpTrack
+	pc     *webrtc.PeerConnection
+	tracks []*LocalUpTrack
+	// sets groups tracks by published track: one layer each, or one per
+	// simulcast layer.
+	sets      []*layerSet
 	expected  int
 	info      StreamInfo
 	announced bool
@@ -98,9 +102,27 @@ func (p *Participant) UpTracks() []UpTrack {
 	if p.pub == nil {
 		return nil
 	}
-	out := make([]UpTrack, len(p.pub.tracks))
-	for i, t := range p.pub.tracks {
-		out[i] = t
+	out := make([]UpTrack, 0, len(p.pub.sets))
+	for _, s := range p.pub.sets {
+		if t := s.top(); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// layerSets returns the current publication's tracks that have a layer.
+func (p *Participant) layerSets() []*layerSet {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pub == nil {
+		return nil
+	}
+	out := make([]*layerSet, 0, len(p.pub.sets))
+	for _, s := range p.pub.sets {
+		if len(s.list()) > 0 {
+			out = append(out, s)
+		}
 	}
 	return out
 }
@@ -234,32 +256,53 @@ func (p *Participant) currentPub() (*publication, error) {
 
 func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	up := NewUpTrack(t.Kind().String(), t.Kind(), t.Codec(), uint32(t.SSRC()), pub.pc.WriteRTCP)
+	up.rid = t.RID()
+	up.keyframeEvery = p.room.sfu.keyframeEvery
 	p.mu.Lock()
 	if p.pub != pub || p.closed {
 		p.mu.Unlock()
 		return
 	}
+	var set *layerSet
+	for _, s := range pub.sets {
+		if s.id == up.id {
+			set = s
+		}
+	}
+	if set == nil {
+		set = newLayerSet(up.id)
+		pub.sets = append(pub.sets, set)
+	}
+	up.layer = ridLayer(up.rid, len(set.list()))
 	pub.tracks = append(pub.tracks, up)
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		pub.info.Codec = strings.ToLower(strings.TrimPrefix(t.Codec().MimeType, "video/"))
 	}
-	ready := len(pub.tracks) >= pub.expected
+	ready := len(pub.sets) >= pub.expected
 	if !ready && pub.timer == nil {
 		pub.timer = time.AfterFunc(announceWait, func() { p.announce(pub) })
 	}
 	p.wg.Add(2)
 	p.mu.Unlock()
+	set.add(up)
 	go func() {
 		defer p.wg.Done()
 		up.Run(trackReader{t})
 	}()
 	go func() {
 		defer p.wg.Done()
-		buf := make([]byte, maxPacketSize)
 		for {
-			if _, _, err := r.Read(buf); err != nil {
+			var pkts []rtcp.Packet
+			var err error
+			if up.rid != "" {
+				pkts, _, err = r.ReadSimulcastRTCP(up.rid)
+			} else {
+				pkts, _, err = r.ReadRTCP()
+			}
+			if err != nil {
 				return
 			}
+			up.HandleRTCP(pkts)
 		}
 	}()
 	if ready {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -33,6 +34,8 @@ type SFU struct {
 	eng *engine
 	// maxRooms and maxParts are Config.MaxRooms and MaxParticipants.
 	maxRooms, maxParts int
+	// keyframeEvery is Config.KeyframeInterval.
+	keyframeEvery time.Duration
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -54,6 +57,10 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 	}
 	if s.maxParts <= 0 {
 		s.maxParts = DefaultMaxParticipants
+	}
+	s.keyframeEvery = cfg.KeyframeInterval
+	if s.keyframeEvery <= 0 {
+		s.keyframeEvery = DefaultKeyframeInterval
 	}
 	return s, nil
 }

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/image/vp8"
@@ -75,7 +74,13 @@ type frameCollector struct {
 	vp8        codecs.VP8Packet
 }
 
-func (c *frameCollector) WriteRTP(p *rtp.Packet) error {
+// SetTimeMapping is not needed for a still image.
+func (c *frameCollector) SetTimeMapping(TimeMapping) {}
+
+// UpTrackEnded needs nothing: Snapshot's context bounds the wait.
+func (c *frameCollector) UpTrackEnded() {}
+
+func (c *frameCollector) WriteRTP(p *Packet) error {
 	if c.finished.Load() {
 		return nil
 	}
@@ -83,7 +88,7 @@ func (c *frameCollector) WriteRTP(p *rtp.Packet) error {
 		c.collecting = false // a gap or a new frame before the marker: this frame is incomplete
 	}
 	if !c.collecting {
-		if !IsKeyframeStart(c.mime, p.Payload) {
+		if !p.Keyframe {
 			return nil
 		}
 		c.collecting, c.ts, c.buf = true, p.Timestamp, c.buf[:0]

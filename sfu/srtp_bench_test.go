@@ -85,14 +85,15 @@ func BenchmarkDownTrackWriteSRTP(b *testing.B) {
 
 	payload := make([]byte, 1100)
 	payload[0] = 0x10 // keyframe start
-	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}, Payload: payload}
+	pkt := &Packet{Packet: rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}, Payload: payload}, Keyframe: true}
+	d.target.Store(0)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload) + 12))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		pkt.SequenceNumber = uint16(i)
 		pkt.Timestamp = uint32(i/3) * 3000
-		if err := d.WriteRTP(&pkt); err != nil {
+		if err := d.WriteRTP(pkt); err != nil {
 			b.Fatal(err)
 		}
 	}

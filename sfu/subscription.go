@@ -15,7 +15,7 @@ import (
 type subscription struct {
 	publisher string
 	pc        *webrtc.PeerConnection
-	ups       []UpTrack
+	sets      []*layerSet
 	downs     []*RTPDownTrack
 	remoteSet bool
 	pending   []webrtc.ICECandidateInit
@@ -30,8 +30,8 @@ func (p *Participant) Subscribe(uid string) error {
 	if pubr == nil || pubr == p {
 		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
 	}
-	ups := pubr.UpTracks()
-	if _, ok := pubr.streamInfo(); !ok || len(ups) == 0 {
+	sets := pubr.layerSets()
+	if _, ok := pubr.streamInfo(); !ok || len(sets) == 0 {
 		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
 	}
 	p.mu.Lock()
@@ -41,7 +41,7 @@ func (p *Participant) Subscribe(uid string) error {
 	}
 	var stale *subscription
 	if old, ok := p.subs[uid]; ok {
-		if len(old.ups) > 0 && old.ups[0] == ups[0] {
+		if len(old.sets) > 0 && old.sets[0] == sets[0] {
 			p.mu.Unlock()
 			return ErrAlreadySubscribed
 		}
@@ -59,18 +59,16 @@ func (p *Participant) Subscribe(uid string) error {
 		p.removeSub(sub)
 		return fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
 	}
-	subUps := make([]UpTrack, 0, len(ups))
-	downs := make([]*RTPDownTrack, 0, len(ups))
-	senders := make([]*webrtc.RTPSender, 0, len(ups))
-	for _, up := range ups {
-		d := NewRTPDownTrack(up.ID(), uid, up)
+	downs := make([]*RTPDownTrack, 0, len(sets))
+	senders := make([]*webrtc.RTPSender, 0, len(sets))
+	for _, set := range sets {
+		d := newRTPDownTrack(set.id, uid, set)
 		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.removeSub(sub)
 			_ = pc.Close()
-			return fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, up.ID(), err)
+			return fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, set.id, err)
 		}
-		subUps = append(subUps, up)
 		downs = append(downs, d)
 		senders = append(senders, tr.Sender())
 	}
@@ -80,14 +78,16 @@ func (p *Participant) Subscribe(uid string) error {
 		_ = pc.Close()
 		return nil // dropped (or the participant closed) while being set up
 	}
-	sub.pc, sub.ups, sub.downs = pc, subUps, downs
-	for i, up := range subUps {
-		up.AddDownTrack(downs[i])
-	}
+	sub.pc, sub.sets, sub.downs = pc, sets, downs
+	low := p.streamTypes[uid] == StreamLow
 	// Counted under p.mu while the subscription is current, hence before any
 	// shutdown: Close's wg.Wait never races this Add.
 	p.wg.Add(len(senders))
 	p.mu.Unlock()
+	for _, d := range downs {
+		d.preferLow.Store(low)
+		d.attach() // a closeSub meanwhile has marked d closed: attach does nothing
+	}
 	for i, sender := range senders {
 		go p.readSubscriberRTCP(sender, downs[i])
 	}
@@ -100,9 +100,6 @@ func (p *Participant) Subscribe(uid string) error {
 		first := !sub.notified && p.subs[uid] == sub
 		sub.notified = true
 		p.mu.Unlock()
-		for _, up := range sub.ups {
-			up.RequestKeyframe()
-		}
 		if first {
 			p.notify(Event{Type: EventSubscribed, UID: uid, PC: name})
 		}
@@ -199,8 +196,8 @@ func (p *Participant) dropSubscription(uid string) bool {
 }
 
 func closeSub(sub *subscription) {
-	for i, up := range sub.ups {
-		up.RemoveDownTrack(sub.downs[i])
+	for _, d := range sub.downs {
+		d.detach()
 	}
 	if sub.pc != nil {
 		_ = sub.pc.Close()

@@ -1,22 +1,24 @@
 package sfu
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
-// keyframeInterval throttles PLIs to a publisher: a burst of new subscribers
-// (or of lost packets) must not make the encoder send a keyframe per request,
-// each of which costs several times a delta frame's bitrate.
-const keyframeInterval = 300 * time.Millisecond
+// DefaultKeyframeInterval coalesces keyframe requests (PLIs) to a publisher:
+// however many subscribers join or lose packets, the encoder is asked for at
+// most one keyframe per interval, since each costs several times a delta
+// frame's bitrate. Joiners are mostly served from the cached keyframe anyway.
+const DefaultKeyframeInterval = 500 * time.Millisecond
 
-// cacheSize is how many packets an up track keeps for retransmission: about
-// 1 s of 360p video, longer than a NACK round trip on any usable network.
+// cacheSize is how many packets an up track keeps for retransmission and
+// for new subscribers to start from: about 10 s of 360p video at 300 kbps,
+// far longer than a NACK round trip.
 const (
 	videoCacheSize = 512
 	audioCacheSize = 64
@@ -35,37 +37,64 @@ func (r trackReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// LocalUpTrack is the sfu's UpTrack: one reader goroutine that reads a
-// publisher's packets, caches them and fans them out to its down tracks.
+// LocalUpTrack is the sfu's UpTrack: one reader goroutine reads a publisher's
+// packets into pooled buffers, parses each once, caches it and hands it to
+// the writer shards that write to its down tracks.
 type LocalUpTrack struct {
-	id    string
-	kind  webrtc.RTPCodecType
-	codec webrtc.RTPCodecParameters
-	ssrc  uint32
-	cache *PacketCache
-
-	mu    sync.Mutex                  // serializes changes to downs
-	downs atomic.Pointer[[]DownTrack] // copy-on-write: read without locks per packet
-
+	id       string
+	kind     webrtc.RTPCodecType
+	codec    webrtc.RTPCodecParameters
+	ssrc     uint32
+	isKey    func([]byte) bool
+	cache    *PacketCache
+	fan      *fanout
 	sendRTCP func([]rtcp.Packet) error
-	lastPLI  atomic.Int64
+
+	// layer is the simulcast layer (0 lowest) and rid its RTP stream id.
+	layer int8
+	rid   string
+	// keyframeEvery is the PLI coalescing interval.
+	keyframeEvery time.Duration
+	lastPLI       atomic.Int64
+
+	timeMap atomic.Pointer[TimeMapping]
+	ended   atomic.Bool
 
 	rembMu   sync.Mutex
 	rembEst  map[DownTrack]uint64
 	rembLast time.Time
+	// relayREMB says the viewers' estimates go to the publisher; off for
+	// simulcast, where viewers pick layers instead of capping the encoder.
+	relayREMB atomic.Bool
 
-	packets, bytes, badPackets atomic.Uint64
+	// Owned by the reader goroutine.
+	highSeq    uint16
+	seenAny    bool
+	rateStart  int64
+	rateBytes  uint64
+	packets    atomic.Uint64
+	bytes      atomic.Uint64
+	badPackets atomic.Uint64
+	lost       atomic.Uint64
+	plis       atomic.Uint64
+	bitrate    atomic.Uint64
 }
 
 // NewUpTrack makes an up track for media of the given codec; sendRTCP sends
-// feedback (PLI) to the publisher.
+// feedback (PLI, REMB) to the publisher and may be nil.
 func NewUpTrack(id string, kind webrtc.RTPCodecType, codec webrtc.RTPCodecParameters, ssrc uint32, sendRTCP func([]rtcp.Packet) error) *LocalUpTrack {
 	size := audioCacheSize
 	if kind == webrtc.RTPCodecTypeVideo {
 		size = videoCacheSize
 	}
-	u := &LocalUpTrack{id: id, kind: kind, codec: codec, ssrc: ssrc, cache: NewPacketCache(size), sendRTCP: sendRTCP}
-	u.downs.Store(&[]DownTrack{})
+	u := &LocalUpTrack{
+		id: id, kind: kind, codec: codec, ssrc: ssrc, isKey: keyframeDetector(codec.MimeType),
+		cache: NewPacketCache(size), fan: newFanout(), sendRTCP: sendRTCP, keyframeEvery: DefaultKeyframeInterval,
+	}
+	if kind != webrtc.RTPCodecTypeVideo {
+		u.isKey = func([]byte) bool { return true }
+	}
+	u.relayREMB.Store(true)
 	return u
 }
 
@@ -78,29 +107,23 @@ func (u *LocalUpTrack) Kind() webrtc.RTPCodecType { return u.kind }
 // Codec is the publisher's negotiated codec.
 func (u *LocalUpTrack) Codec() webrtc.RTPCodecParameters { return u.codec }
 
-// AddDownTrack starts forwarding to d. A video down track asks for a keyframe
-// itself once its subscriber can receive one.
+// Layer is the track's simulcast layer, 0 the lowest.
+func (u *LocalUpTrack) Layer() int { return int(u.layer) }
+
+// AddDownTrack starts forwarding to d. A video down track that cannot start
+// from the cached keyframe asks for one itself once it can send.
 func (u *LocalUpTrack) AddDownTrack(d DownTrack) {
-	u.mu.Lock()
-	old := *u.downs.Load()
-	next := make([]DownTrack, 0, len(old)+1)
-	next = append(append(next, old...), d)
-	u.downs.Store(&next)
-	u.mu.Unlock()
+	if tm := u.timeMap.Load(); tm != nil {
+		d.SetTimeMapping(*tm)
+	}
+	if u.ended.Load() || !u.fan.add(d) {
+		d.UpTrackEnded()
+	}
 }
 
 // RemoveDownTrack stops forwarding to d.
 func (u *LocalUpTrack) RemoveDownTrack(d DownTrack) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	old := *u.downs.Load()
-	next := make([]DownTrack, 0, len(old))
-	for _, x := range old {
-		if x != d {
-			next = append(next, x)
-		}
-	}
-	u.downs.Store(&next)
+	u.fan.remove(d)
 	u.rembMu.Lock()
 	delete(u.rembEst, d)
 	u.rembMu.Unlock()
@@ -109,11 +132,13 @@ func (u *LocalUpTrack) RemoveDownTrack(d DownTrack) {
 // rembInterval is how often the publisher is told the subscribers' bandwidth.
 const rembInterval = time.Second
 
-// ReceiverEstimate records a subscriber's REMB estimate and, at most once per
-// rembInterval, tells the publisher the lowest one as its own REMB, so an
-// encoder without simulcast does not send more than its weakest viewer takes.
+// ReceiverEstimate records a subscriber's REMB estimate and, at most once
+// per rembInterval, tells the publisher of a track without simulcast the
+// estimate that serves most of its viewers: the lowest one among the best
+// 80 % of them. A one-to-one call adapts to its one viewer; in a room of many
+// viewers, one weak viewer no longer caps everyone's quality.
 func (u *LocalUpTrack) ReceiverEstimate(from DownTrack, bps uint64) {
-	if u.sendRTCP == nil {
+	if u.sendRTCP == nil || !u.relayREMB.Load() {
 		return
 	}
 	u.rembMu.Lock()
@@ -127,70 +152,172 @@ func (u *LocalUpTrack) ReceiverEstimate(from DownTrack, bps uint64) {
 		return
 	}
 	u.rembLast = now
-	lowest := uint64(0)
+	ests := make([]uint64, 0, len(u.rembEst))
 	for _, e := range u.rembEst {
-		if lowest == 0 || e < lowest {
-			lowest = e
-		}
+		ests = append(ests, e)
 	}
 	u.rembMu.Unlock()
-	_ = u.sendRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(lowest), SSRCs: []uint32{u.ssrc}}})
+	slices.Sort(ests)
+	chosen := ests[len(ests)/5]
+	_ = u.sendRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(chosen), SSRCs: []uint32{u.ssrc}}})
 }
 
 // DownTracks reports how many consumers the track has.
-func (u *LocalUpTrack) DownTracks() int { return len(*u.downs.Load()) }
+func (u *LocalUpTrack) DownTracks() int { return u.fan.count() }
 
 // CopyPacket copies a cached packet for retransmission.
 func (u *LocalUpTrack) CopyPacket(seq uint16, buf []byte) int { return u.cache.Copy(seq, buf) }
 
-// RequestKeyframe sends a PLI to the publisher, at most once per keyframeInterval.
+// LastKeyframe is where the newest cached keyframe starts.
+func (u *LocalUpTrack) LastKeyframe() (uint16, bool) { return u.cache.LastKeyframe() }
+
+// cached returns a referenced cached packet, or nil.
+func (u *LocalUpTrack) cached(seq uint16) *Packet { return u.cache.Get(seq) }
+
+// RequestKeyframe sends a PLI to the publisher, at most once per keyframe
+// interval however many consumers ask.
 func (u *LocalUpTrack) RequestKeyframe() {
 	if u.kind != webrtc.RTPCodecTypeVideo || u.sendRTCP == nil {
 		return
 	}
 	now := time.Now().UnixNano()
 	last := u.lastPLI.Load()
-	if now-last < int64(keyframeInterval) || !u.lastPLI.CompareAndSwap(last, now) {
+	if now-last < int64(u.keyframeEvery) || !u.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
+	u.plis.Add(1)
 	_ = u.sendRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.ssrc}})
 }
 
 // Run reads packets from r until it fails (the publisher's connection
-// closed), forwarding each one. It is the track's only reader goroutine.
+// closed), forwarding each one; then it stops the writers and tells every
+// down track the track ended. It is the track's only reader goroutine.
 func (u *LocalUpTrack) Run(r RemoteTrack) {
-	buf := make([]byte, maxPacketSize)
-	var pkt rtp.Packet
+	defer u.End()
 	for {
-		n, err := r.Read(buf)
+		p := newPacket()
+		n, err := r.Read(p.buf[:])
 		if err != nil {
+			p.Release()
 			return
 		}
-		u.Forward(buf[:n], &pkt)
+		u.forward(p, n)
+		p.Release()
 	}
 }
 
-// Forward parses one packet into pkt (reused by the caller), caches it and
-// writes it to every down track. It allocates nothing.
-func (u *LocalUpTrack) Forward(data []byte, pkt *rtp.Packet) {
-	if err := pkt.Unmarshal(data); err != nil {
+// Forward copies one RTP packet from a producer of its own (an ingest, a
+// test) into the track and forwards it. Calls must not overlap.
+func (u *LocalUpTrack) Forward(data []byte) {
+	p := newPacket()
+	defer p.Release()
+	if len(data) > len(p.buf) {
 		u.badPackets.Add(1)
 		return
 	}
+	u.forward(p, copy(p.buf[:], data))
+}
+
+// forward parses, counts, caches and enqueues one packet. It allocates
+// nothing.
+func (u *LocalUpTrack) forward(p *Packet, n int) {
+	if err := p.parse(n); err != nil {
+		u.badPackets.Add(1)
+		return
+	}
+	now := time.Now().UnixNano()
+	p.Arrival, p.Layer = now, u.layer
+	p.Keyframe = u.isKey(p.Payload)
+	u.count(p, now)
+	u.cache.Store(p)
+	u.fan.send(p)
+}
+
+// count updates the packet, loss and bitrate counters.
+func (u *LocalUpTrack) count(p *Packet, now int64) {
 	u.packets.Add(1)
-	u.bytes.Add(uint64(len(data)))
-	u.cache.Store(pkt.SequenceNumber, data)
-	for _, d := range *u.downs.Load() {
-		_ = d.WriteRTP(pkt)
+	u.bytes.Add(uint64(p.n))
+	seq := p.SequenceNumber
+	switch {
+	case !u.seenAny:
+		u.seenAny, u.highSeq = true, seq
+	case int16(seq-u.highSeq) > 0:
+		if gap := seq - u.highSeq - 1; gap > 0 && gap < 1000 {
+			u.lost.Add(uint64(gap))
+		}
+		u.highSeq = seq
+	}
+	if u.rateStart == 0 {
+		u.rateStart = now
+	}
+	u.rateBytes += uint64(p.n)
+	if el := now - u.rateStart; el >= int64(500*time.Millisecond) {
+		u.bitrate.Store(u.rateBytes * 8 * uint64(time.Second) / uint64(el))
+		u.rateStart, u.rateBytes = now, 0
 	}
 }
+
+// HandleRTCP takes the publisher's RTCP for this track: a sender report
+// becomes the time mapping every down track is told.
+func (u *LocalUpTrack) HandleRTCP(pkts []rtcp.Packet) {
+	for _, p := range pkts {
+		sr, ok := p.(*rtcp.SenderReport)
+		if !ok || sr.SSRC != u.ssrc {
+			continue
+		}
+		tm := TimeMapping{NTP: sr.NTPTime, RTP: sr.RTPTime, ClockRate: u.codec.ClockRate, Received: time.Now()}
+		u.timeMap.Store(&tm)
+		for _, d := range u.fan.all() {
+			d.SetTimeMapping(tm)
+		}
+	}
+}
+
+// TimeMapping is the latest sender report's NTP ↔ RTP pairing, if any.
+func (u *LocalUpTrack) TimeMapping() (TimeMapping, bool) {
+	if tm := u.timeMap.Load(); tm != nil {
+		return *tm, true
+	}
+	return TimeMapping{}, false
+}
+
+// End stops the writers once they have written what is queued, tells every
+// down track that the track ended and empties the cache. Run calls it when
+// the publisher goes; a producer of its own calls it when done.
+func (u *LocalUpTrack) End() {
+	if u.ended.Swap(true) {
+		return
+	}
+	u.fan.close()
+	for _, d := range u.fan.all() {
+		d.UpTrackEnded()
+	}
+	u.cache.Clear()
+}
+
+// Flush waits until every packet forwarded so far has been written to the
+// down tracks.
+func (u *LocalUpTrack) Flush() { u.fan.flush() }
 
 // Stats is a snapshot of an up track's counters.
 type Stats struct {
 	Packets, Bytes, BadPackets uint64
+	// Lost counts sequence numbers never received (before retransmission).
+	Lost uint64
+	// Dropped counts packets writer shards had no room for.
+	Dropped uint64
+	// PLIs counts keyframe requests sent to the publisher.
+	PLIs uint64
+	// Bitrate is the received bitrate over the last half second, in bit/s.
+	Bitrate uint64
+	// DownTracks is the number of consumers.
+	DownTracks int
 }
 
 // Stats returns the track's counters.
 func (u *LocalUpTrack) Stats() Stats {
-	return Stats{Packets: u.packets.Load(), Bytes: u.bytes.Load(), BadPackets: u.badPackets.Load()}
+	return Stats{
+		Packets: u.packets.Load(), Bytes: u.bytes.Load(), BadPackets: u.badPackets.Load(), Lost: u.lost.Load(),
+		Dropped: u.fan.dropped(), PLIs: u.plis.Load(), Bitrate: u.bitrate.Load(), DownTracks: u.fan.count(),
+	}
 }
