@@ -44,7 +44,7 @@ type RTPDownTrack struct {
 	closed   bool
 
 	packets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
-	lossFraction                                                  atomic.Uint32
+	lossFraction                                                   atomic.Uint32
 }
 
 type binding struct {

@@ -290,7 +290,7 @@ func BenchmarkForward(b *testing.B) {
 			payload := make([]byte, 1100)
 			payload[0] = 0x10 // a keyframe start, so every down track starts at once
 			data := marshal(b, 0, payload)
-					b.ReportAllocs()
+			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()
 			for i := 0; i < b.N; i += subs {
