@@ -30,7 +30,6 @@ type testServer struct {
 	t      testing.TB
 	sfu    *sfu.SFU
 	sig    *signaling.Server
-	http   *httptest.Server
 	tokens *signaling.TokenIssuer
 	url    string
 }
@@ -59,7 +58,7 @@ func newTestServerWith(t testing.TB, cfg sfu.Config, opts ...serverOption) *test
 	}
 	sig := signaling.NewServer(o)
 	hs := httptest.NewServer(sig.Handler())
-	ts := &testServer{t: t, sfu: media, sig: sig, http: hs, tokens: tokens, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+	ts := &testServer{t: t, sfu: media, sig: sig, tokens: tokens, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
 	t.Cleanup(func() {
 		sig.Close()
 		hs.Close()

@@ -1,24 +1,21 @@
 // Package signaling is Stoa's control plane: the websocket protocol of
-// docs/signaling.md, the token API and the sessions that tie a websocket to
-// an sfu.Participant.
+// docs/signaling.md, the tokens and the token API, and the sessions that tie
+// a websocket to an sfu.Participant. It also says who an HTTP caller is
+// (operator key, token, dev mode) and guards every route; the HTTP API for
+// snapshots, faces and OCR (package api) asks it both.
 package signaling
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/stoa-video/stoa/face"
-	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/sfu"
 )
 
@@ -45,23 +42,14 @@ type Options struct {
 	ICEServers []ICEServer
 	// TURN, when set, adds per-participant TURN credentials to the ICE servers.
 	TURN TURNMinter
-	// Faces and Gallery serve the face API; nil (with FacesErr saying why)
-	// when the weights are not installed.
-	Faces    *face.Models
-	Gallery  *face.Gallery
-	FacesErr error
-	// OCR serves the OCR API; nil (with OCRErr saying why) when the models
-	// are not installed.
-	OCR    *ocr.Engine
-	OCRErr error
 	// TokenWarning is how long before expiry token-will-expire is sent.
 	TokenWarning time.Duration
-	// Limits bounds heavy jobs, request rates and failed logins.
+	// Limits bounds sessions and failed logins.
 	Limits Limits
 	Logger *slog.Logger
 }
 
-// Server serves the websocket protocol and the HTTP API.
+// Server serves the websocket protocol and the token API, and guards the HTTP API.
 type Server struct {
 	opts     Options
 	log      *slog.Logger
@@ -91,26 +79,19 @@ func NewServer(o Options) *Server {
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096,
 			CheckOrigin: func(*http.Request) bool { return true }},
 	}
-	s.guards = newGuards(o.Limits, s.releaseMemory)
+	s.guards = newGuards(o.Limits)
 	return s
 }
 
-// Handler routes /ws, /api/token, /api/info and /healthz.
+// Handler routes /ws, /api/token, /api/info and /healthz, behind Guard; the
+// rest of /api/ is package api's.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("POST /api/token", s.serveToken)
 	mux.HandleFunc("GET /api/info", s.serveInfo)
-	mux.HandleFunc("GET /api/rooms/{room}/participants/{uid}/snapshot", s.serveSnapshot)
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{uid}/faces/{action}", s.serveFace)
-	mux.HandleFunc("POST /api/faces/{action}", s.serveFace)
-	mux.HandleFunc("GET /api/faces", s.servePeople)
-	mux.HandleFunc("GET /api/faces/{id}", s.servePeople)
-	mux.HandleFunc("DELETE /api/faces/{id}", s.servePeople)
-	mux.HandleFunc("POST /api/rooms/{room}/participants/{uid}/ocr", s.serveOCR)
-	mux.HandleFunc("POST /api/ocr", s.serveOCR)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	return s.guard(mux)
+	return s.Guard(mux)
 }
 
 // Close ends every session and waits for their goroutines.
@@ -135,67 +116,13 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
-func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
+// WriteHTTPError answers an HTTP request with the error envelope every route
+// shares, {"code": ..., "message": ...}, so clients react to the stable code
+// (errors.go) while people read the message.
+func WriteHTTPError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
-}
-
-func isLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// presentedKey is the operator key a request carries, in X-API-Key or as a
-// bearer token.
-func presentedKey(r *http.Request) string {
-	key := r.Header.Get("X-API-Key")
-	if auth := r.Header.Get("Authorization"); key == "" && strings.HasPrefix(auth, "Bearer ") {
-		key = strings.TrimPrefix(auth, "Bearer ")
-	}
-	return key
-}
-
-// operatorKey reports whether the request carries one of the operator keys.
-func (s *Server) operatorKey(r *http.Request) bool {
-	key := presentedKey(r)
-	if key == "" {
-		return false
-	}
-	for _, k := range s.opts.APIKeys {
-		if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// authorized reports whether the request may act as the operator: it
-// carries an operator key, or it carries none and dev mode trusts loopback
-// callers (guard has checked their Host and Origin).
-func (s *Server) authorized(r *http.Request) bool {
-	if presentedKey(r) != "" {
-		return s.operatorKey(r)
-	}
-	return s.opts.Dev && isLoopback(r)
-}
-
-// requireOperator answers 401 (and counts a failed login) unless authorized.
-func (s *Server) requireOperator(w http.ResponseWriter, r *http.Request) bool {
-	if s.authorized(r) {
-		return true
-	}
-	why := "no credentials"
-	if presentedKey(r) != "" {
-		why = "unknown key"
-	}
-	s.authFailed(r, why)
-	writeHTTPError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid operator API key is required (Authorization: Bearer KEY)")
-	return false
 }
 
 type tokenRequest struct {
@@ -209,13 +136,13 @@ type tokenRequest struct {
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	if !s.requireOperator(w, r) {
+	if !s.RequireOperator(w, r) {
 		return
 	}
 	var req tokenRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 	if err := dec.Decode(&req); err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "body must be JSON {room, uid, role, tag, ttl, can}: "+err.Error())
+		WriteHTTPError(w, http.StatusBadRequest, CodeBadRequest, "body must be JSON {room, uid, role, tag, ttl, can}: "+err.Error())
 		return
 	}
 	if req.Role == "" {
@@ -223,22 +150,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	role, err := ParseRole(req.Role)
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		WriteHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
 	can, err := ParseGrants(req.Can)
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.(*Error).Message)
+		WriteHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.(*Error).Message)
 		return
 	}
 	tok, exp, err := s.opts.Tokens.Issue(req.Room, req.UID, role, req.Tag, time.Duration(req.TTL)*time.Second, can...)
 	if err != nil {
 		var pe *Error
 		if errors.As(err, &pe) {
-			writeHTTPError(w, http.StatusBadRequest, pe.Code, pe.Message)
+			WriteHTTPError(w, http.StatusBadRequest, pe.Code, pe.Message)
 			return
 		}
-		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, "cannot issue token")
+		WriteHTTPError(w, http.StatusInternalServerError, CodeInternal, "cannot issue token")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

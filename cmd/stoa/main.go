@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stoa-video/stoa/api"
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
 	"github.com/stoa-video/stoa/ocr"
@@ -155,26 +156,29 @@ func serve(args []string) error {
 	tokens.MaxTTL = cfg.TokenMaxTTL
 	opts := signaling.Options{SFU: media, Tokens: tokens, APIKeys: cfg.APIKeys,
 		Dev: cfg.Dev, Grace: cfg.Grace, ICEServers: ice, Logger: log,
-		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
-		Limits: signaling.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
-			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
-			IPRate: cfg.Limits.ClaimRate * 2.5, IPBurst: cfg.Limits.ClaimBurst * 3,
-			MaxSessions: cfg.Limits.MaxSessions, AllowedOrigins: cfg.AllowedOrigins}}
-	if facesErr == nil {
-		opts.Faces = faces
-	}
-	if ocrErr == nil {
-		opts.OCR = reader
-	}
+		Limits: signaling.Limits{MaxSessions: cfg.Limits.MaxSessions, AllowedOrigins: cfg.AllowedOrigins}}
 	if relay != nil {
 		opts.TURN = relay
 	}
 	sig := signaling.NewServer(opts)
-	api := sig.Handler()
+	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log,
+		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
+		Limits: api.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
+			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
+			IPRate: cfg.Limits.ClaimRate * 2.5, IPBurst: cfg.Limits.ClaimBurst * 3}}
+	if facesErr == nil {
+		apiOpts.Faces = faces
+	}
+	if ocrErr == nil {
+		apiOpts.OCR = reader
+	}
+	// The websocket and the token API are signaling's; the rest of /api/ is the API's.
 	mux := http.NewServeMux()
-	mux.Handle("/ws", api)
-	mux.Handle("/api/", api)
-	mux.Handle("/healthz", api)
+	sigRoutes := sig.Handler()
+	for _, path := range []string{"/ws", "/api/token", "/api/info", "/healthz"} {
+		mux.Handle(path, sigRoutes)
+	}
+	mux.Handle("/api/", api.New(apiOpts).Handler())
 	mux.Handle("/", webui.Handler())
 
 	tlsCfg, err := tlsConfig(cfg)

@@ -12,9 +12,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/stoa-video/stoa/api"
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/ocr"
-	"github.com/stoa-video/stoa/signaling"
 )
 
 const faceUsage = `usage:
@@ -172,7 +172,7 @@ func analyseFile(models *face.Models, path string) ([]face.Face, error) {
 		return nil, err
 	}
 	defer f.Close()
-	img, err := signaling.DecodeImage(f)
+	img, err := api.DecodeImage(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -209,7 +209,7 @@ func ocrCmd(args []string, out io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	img, err := signaling.DecodeImage(f)
+	img, err := api.DecodeImage(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}

@@ -1,109 +1,19 @@
-package signaling_test
+package api_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"image"
 	"image/draw"
 	_ "image/jpeg"
 	"image/png"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	xdraw "golang.org/x/image/draw"
 
-	"github.com/stoa-video/stoa/face"
-	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/signaling"
 )
-
-var (
-	modelsOnce  sync.Once
-	modelsErr   error
-	faceModels  *face.Models
-	ocrEngine   *ocr.Engine
-	installLogs []byte
-)
-
-// realModels loads the real face and OCR models, installing them with
-// `make models` first if they are missing: the API is tested on real nets.
-func realModels(t *testing.T) (*face.Models, *ocr.Engine) {
-	t.Helper()
-	modelsOnce.Do(func() {
-		installLogs, modelsErr = exec.Command("make", "-C", "..", "--no-print-directory", "models").CombinedOutput()
-		if modelsErr != nil {
-			return
-		}
-		if faceModels, modelsErr = face.LoadModels(face.DefaultModelDir()); modelsErr != nil {
-			return
-		}
-		ocrEngine, modelsErr = ocr.NewEngine(ocr.Options{ModelDir: ocr.DefaultModelDir()})
-	})
-	if modelsErr != nil {
-		t.Fatalf("models: %v\n%s", modelsErr, installLogs)
-	}
-	return faceModels, ocrEngine
-}
-
-func withClaims(t *testing.T) serverOption {
-	fm, oe := realModels(t)
-	g, err := face.OpenGallery(filepath.Join(t.TempDir(), "faces.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = g.Close() })
-	return func(o *signaling.Options) {
-		o.Faces, o.Gallery, o.OCR, o.APIKeys = fm, g, oe, []string{"operator-key"}
-	}
-}
-
-// post sends body to the API with the operator key and decodes the JSON reply.
-func post(t *testing.T, url, key string, body []byte) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	return doJSON(t, req)
-}
-
-func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
-	t.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	out := map[string]any{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: not JSON (%d): %.200s", req.Method, req.URL, res.StatusCode, raw)
-	}
-	return res.StatusCode, out
-}
-
-func testdata(t *testing.T, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../shared/testdata", rel))
-	if err != nil {
-		t.Fatalf("test data (../shared beside the repository): %v", err)
-	}
-	return b
-}
-
-func hugePNG(t *testing.T) []byte {
-	var b bytes.Buffer
-	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 8000, 6000))); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // tinyFaces shrinks a group photo to 250 px wide: its faces are still found, at about 17×25 px.
 func tinyFaces(t *testing.T, photo []byte) []byte {
@@ -197,59 +107,5 @@ func TestFaceAPI(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer operator-key")
 	if status, _ := doJSON(t, req); status != http.StatusOK {
 		t.Errorf("delete: %d", status)
-	}
-}
-
-func TestOCRAPI(t *testing.T) {
-	ts := newTestServer(t, withClaims(t))
-	api := ts.http.URL + "/api/ocr"
-	img := filepath.Join(t.TempDir(), "text.png")
-	if out, err := exec.Command("/usr/bin/convert", "-size", "640x120", "xc:white", "-font", "Noto-Sans-CJK-SC", "-pointsize", "36",
-		"-fill", "black", "-annotate", "+20+75", "理赔编号 Claim 2026-0042", img).CombinedOutput(); err != nil {
-		t.Fatalf("render (needs imagemagick and fonts-noto-cjk): %v\n%s", err, out)
-	}
-	text, _ := os.ReadFile(img)
-	status, out := post(t, api+"?kind=text", "operator-key", text)
-	lines, _ := out["lines"].([]any)
-	if status != http.StatusOK || len(lines) != 1 || !strings.Contains(strings.ReplaceAll(lines[0].(map[string]any)["text"].(string), " ", ""), "2026-0042") {
-		t.Fatalf("OCR of a rendered line: %d %v", status, out)
-	}
-	var blank bytes.Buffer
-	_ = png.Encode(&blank, image.NewGray(image.Rect(0, 0, 320, 200)))
-	status, out = post(t, api+"?kind=idcard", "operator-key", blank.Bytes())
-	if status != http.StatusOK || out["warning"] != signaling.CodeNoText || out["valid"] != false {
-		t.Errorf("OCR of a blank image: %d %v", status, out)
-	}
-	for _, b := range []struct {
-		name, url string
-		body      []byte
-		status    int
-		code      string
-	}{
-		{"unsupported kind", api + "?kind=passport", text, http.StatusBadRequest, signaling.CodeUnsupportedKind},
-		{"corrupt image", api, []byte("GIF89a...."), http.StatusBadRequest, signaling.CodeBadImage},
-		{"huge image", api, hugePNG(t), http.StatusRequestEntityTooLarge, signaling.CodeImageTooLarge},
-	} {
-		status, out := post(t, b.url, "operator-key", b.body)
-		if status != b.status || out["code"] != b.code {
-			t.Errorf("%s: got %d %v, want %d %s", b.name, status, out, b.status, b.code)
-		}
-	}
-}
-
-// Without the weights the server still serves calls, and the face and OCR
-// endpoints say how to install them.
-func TestModelsMissing(t *testing.T) {
-	missing := face.ErrModelsMissing
-	ts := newTestServer(t, func(o *signaling.Options) {
-		o.APIKeys = []string{"operator-key"}
-		o.FacesErr, o.OCRErr = missing, ocr.ErrModelsMissing
-	})
-	for _, url := range []string{"/api/faces/detect", "/api/ocr?kind=idcard", "/api/rooms/r/participants/u/faces/verify?id=x", "/api/rooms/r/participants/u/ocr"} {
-		status, out := post(t, ts.http.URL+url, "operator-key", []byte("x"))
-		msg, _ := out["message"].(string)
-		if status != http.StatusServiceUnavailable || out["code"] != signaling.CodeModelsMissing || !strings.Contains(msg, "make models") {
-			t.Errorf("%s without models: %d %v", url, status, out)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package signaling
+package api
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	_ "golang.org/x/image/webp" // phones share WebP
 
 	"github.com/stoa-video/stoa/limit"
+	"github.com/stoa-video/stoa/signaling"
 )
 
 // Image limits: a phone photo is 12–50 MP compressed to a few MB; anything
@@ -92,10 +93,10 @@ func writeImageError(w http.ResponseWriter, err error) {
 		return
 	}
 	if errors.Is(err, ErrImageTooLarge) {
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
+		signaling.WriteHTTPError(w, http.StatusRequestEntityTooLarge, signaling.CodeImageTooLarge, err.Error())
 		return
 	}
-	writeHTTPError(w, http.StatusBadRequest, CodeBadImage, err.Error())
+	signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadImage, err.Error())
 }
 
 // jpegDataURL renders img as a data: URL, so a console can draw boxes over

@@ -1,4 +1,4 @@
-package signaling_test
+package api_test
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -136,7 +135,7 @@ func TestSnapshot(t *testing.T) {
 			clip := makeClip(t, codec)
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
-			ts := newTestServer(t, func(o *signaling.Options) { o.APIKeys = []string{"operator-key"} })
+			ts := newTestServer(t, withKey)
 			hs := ts.http.URL
 			host := ts.dial(ctx, "snap-"+codec, "customer", signaling.RoleHost)
 			capability := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
@@ -230,19 +229,4 @@ func TestSnapshot(t *testing.T) {
 			}
 		})
 	}
-}
-
-func httpGet(t *testing.T, url, bearer string) (*http.Response, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
 }

@@ -1,4 +1,4 @@
-package signaling
+package api
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stoa-video/stoa/ocr"
+	"github.com/stoa-video/stoa/signaling"
 )
 
 // serveOCR reads text (or a document's fields, ?kind=...) from an uploaded
@@ -20,7 +21,7 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		kind = "text"
 	}
 	if !slices.Contains(ocr.Kinds, kind) {
-		writeHTTPError(w, http.StatusBadRequest, CodeUnsupportedKind, "kind must be one of "+strings.Join(ocr.Kinds, ", "))
+		signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeUnsupportedKind, "kind must be one of "+strings.Join(ocr.Kinds, ", "))
 		return
 	}
 	if s.opts.OCR == nil {
@@ -28,7 +29,7 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 		if s.opts.OCRErr != nil {
 			msg += " (" + s.opts.OCRErr.Error() + ")"
 		}
-		writeHTTPError(w, http.StatusServiceUnavailable, CodeModelsMissing, msg)
+		signaling.WriteHTTPError(w, http.StatusServiceUnavailable, signaling.CodeModelsMissing, msg)
 		return
 	}
 	img, live, done, ok := s.imageJob(w, r, true)
@@ -39,16 +40,16 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 	lines, err := s.opts.OCR.Read(r.Context(), img)
 	if err != nil {
 		if errors.Is(err, ocr.ErrImageTooLarge) {
-			writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
+			signaling.WriteHTTPError(w, http.StatusRequestEntityTooLarge, signaling.CodeImageTooLarge, err.Error())
 			return
 		}
 		s.log.Error("ocr failed", "err", err)
-		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+		signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 		return
 	}
 	res, err := ocr.ReadFields(kind, lines)
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeUnsupportedKind, err.Error())
+		signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeUnsupportedKind, err.Error())
 		return
 	}
 	if res.Lines == nil {
@@ -57,7 +58,7 @@ func (s *Server) serveOCR(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{"kind": res.Kind, "lines": res.Lines, "fields": res.Fields, "valid": res.Valid,
 		"width": img.Bounds().Dx(), "height": img.Bounds().Dy()}
 	if len(lines) == 0 {
-		out["warning"] = CodeNoText
+		out["warning"] = signaling.CodeNoText
 	}
 	if live {
 		out["image"] = jpegDataURL(img)

@@ -1,7 +1,6 @@
-package signaling
+package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/stoa-video/stoa/face"
+	"github.com/stoa-video/stoa/signaling"
 )
 
 // MinFaceSize is the smallest face (box side, pixels) that verify, enroll
@@ -27,13 +27,6 @@ func toFaceJSON(f face.Face) faceJSON {
 	return faceJSON{Box: f.Detection.Box, Score: f.Detection.Score, Landmarks: f.Landmarks[:]}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // faceReady answers 503 with how to install the weights when they are missing.
 func (s *Server) faceReady(w http.ResponseWriter) bool {
 	if s.opts.Faces == nil || s.opts.Gallery == nil {
@@ -41,7 +34,7 @@ func (s *Server) faceReady(w http.ResponseWriter) bool {
 		if s.opts.FacesErr != nil {
 			msg += " (" + s.opts.FacesErr.Error() + ")"
 		}
-		writeHTTPError(w, http.StatusServiceUnavailable, CodeModelsMissing, msg)
+		signaling.WriteHTTPError(w, http.StatusServiceUnavailable, signaling.CodeModelsMissing, msg)
 		return false
 	}
 	return true
@@ -93,14 +86,14 @@ func (s *Server) analyse(w http.ResponseWriter, img image.Image) ([]face.Face, b
 	faces, err := s.opts.Faces.Analyze(img)
 	switch {
 	case errors.Is(err, face.ErrNoFace) || (err == nil && len(faces) == 0):
-		writeHTTPError(w, http.StatusUnprocessableEntity, CodeNoFace, "no face found in the image")
+		signaling.WriteHTTPError(w, http.StatusUnprocessableEntity, signaling.CodeNoFace, "no face found in the image")
 		return nil, false
 	case errors.Is(err, face.ErrImageTooLarge):
-		writeHTTPError(w, http.StatusRequestEntityTooLarge, CodeImageTooLarge, err.Error())
+		signaling.WriteHTTPError(w, http.StatusRequestEntityTooLarge, signaling.CodeImageTooLarge, err.Error())
 		return nil, false
 	case err != nil:
 		s.log.Error("face analysis failed", "err", err)
-		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+		signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 		return nil, false
 	}
 	return faces, true
@@ -116,20 +109,20 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	id, name := q.Get("id"), q.Get("name")
 	if (action == "verify" || action == "enroll") && id == "" {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, action+" needs ?id=PERSON")
+		signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadRequest, action+" needs ?id=PERSON")
 		return
 	}
 	if action != "detect" && action != "verify" && action != "enroll" && action != "identify" {
-		writeHTTPError(w, http.StatusNotFound, CodeBadRequest, "unknown face action "+quote(action))
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "unknown face action "+quote(action))
 		return
 	}
 	mode, err := face.ParseEnrollMode(q.Get("mode"))
 	if err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadRequest, err.Error())
 		return
 	}
 	if err := face.CheckName(name); err != nil {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadRequest, err.Error())
 		return
 	}
 	if !s.faceReady(w) {
@@ -158,7 +151,7 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b := faces[0].Detection.Box; b.W < MinFaceSize || b.H < MinFaceSize {
-		writeHTTPError(w, http.StatusUnprocessableEntity, CodeFaceTooSmall, fmt.Sprintf(
+		signaling.WriteHTTPError(w, http.StatusUnprocessableEntity, signaling.CodeFaceTooSmall, fmt.Sprintf(
 			"the largest face is %.0f×%.0f px, below %d px: too small to %s reliably; ask the customer to come closer", b.W, b.H, MinFaceSize, action))
 		return
 	}
@@ -171,11 +164,11 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		}
 		m, same, err := s.opts.Gallery.Verify(id, d, threshold)
 		if errors.Is(err, face.ErrUnknownPerson) {
-			writeHTTPError(w, http.StatusNotFound, CodeUnknownPerson, err.Error())
+			signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeUnknownPerson, err.Error())
 			return
 		}
 		if err != nil {
-			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 			return
 		}
 		out["id"], out["name"], out["distance"], out["same"], out["threshold"] = m.ID, m.Name, m.Distance, same, threshold
@@ -188,14 +181,14 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, face.ErrPersonExists):
 			s.log.Warn("face enroll refused: the id is already enrolled", "by", who, "id", truncate(id, 128), "mode", mode)
-			writeHTTPError(w, http.StatusConflict, CodePersonExists, quote(id)+
+			signaling.WriteHTTPError(w, http.StatusConflict, signaling.CodePersonExists, quote(id)+
 				" is already enrolled: enroll with mode=append to add this face to it, or mode=replace to start it again")
 			return
 		case errors.Is(err, face.ErrBadPersonID), errors.Is(err, face.ErrBadName):
-			writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+			signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadRequest, err.Error())
 			return
 		case err != nil:
-			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 			return
 		}
 		s.log.Info("face enrolled", "by", who, "id", truncate(id, 128), "mode", mode, "existed", existed, "live", live)
@@ -207,7 +200,7 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 		}
 		matches, err := s.opts.Gallery.Identify(d, k)
 		if err != nil {
-			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 			return
 		}
 		if matches == nil {
@@ -220,7 +213,7 @@ func (s *Server) serveFace(w http.ResponseWriter, r *http.Request) {
 
 // servePeople lists, shows (GET /api/faces/{id}, with ?photo=1 the JPEG) and deletes enrolled people.
 func (s *Server) servePeople(w http.ResponseWriter, r *http.Request) {
-	if !s.requireOperator(w, r) || !s.faceReady(w) {
+	if !s.opts.Gate.RequireOperator(w, r) || !s.faceReady(w) {
 		return
 	}
 	id := r.PathValue("id")
@@ -228,7 +221,7 @@ func (s *Server) servePeople(w http.ResponseWriter, r *http.Request) {
 	case id == "":
 		people, err := s.opts.Gallery.List()
 		if err != nil {
-			writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+			signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 			return
 		}
 		type summary struct {
@@ -244,14 +237,14 @@ func (s *Server) servePeople(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"people": list})
 	case r.Method == http.MethodDelete:
 		if err := s.opts.Gallery.Delete(id); err != nil {
-			writeHTTPError(w, http.StatusNotFound, CodeUnknownPerson, err.Error())
+			signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeUnknownPerson, err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"deleted": id})
 	default:
 		p, err := s.opts.Gallery.Get(id)
 		if err != nil {
-			writeHTTPError(w, http.StatusNotFound, CodeUnknownPerson, err.Error())
+			signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeUnknownPerson, err.Error())
 			return
 		}
 		if r.URL.Query().Get("photo") != "" {

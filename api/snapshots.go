@@ -1,4 +1,4 @@
-package signaling
+package api
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stoa-video/stoa/sfu"
+	"github.com/stoa-video/stoa/signaling"
 )
 
 // snapshotTimeout bounds how long a snapshot waits for a keyframe unless the
@@ -22,12 +23,12 @@ func (s *Server) participantImage(w http.ResponseWriter, r *http.Request) (image
 	room, uid := r.PathValue("room"), r.PathValue("uid")
 	rm := s.opts.SFU.Room(room)
 	if rm == nil {
-		writeHTTPError(w, http.StatusNotFound, CodeRoomNotFound, "no room "+quote(room))
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeRoomNotFound, "no room "+quote(room))
 		return nil, false
 	}
 	p := rm.Participant(uid)
 	if p == nil {
-		writeHTTPError(w, http.StatusNotFound, CodeParticipantNotFound, "no participant "+quote(uid)+" in room "+quote(room))
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeParticipantNotFound, "no participant "+quote(uid)+" in room "+quote(room))
 		return nil, false
 	}
 	timeout := snapshotTimeout
@@ -41,22 +42,20 @@ func (s *Server) participantImage(w http.ResponseWriter, r *http.Request) (image
 	case err == nil:
 		return img, true
 	case errors.Is(err, sfu.ErrNoVideo):
-		writeHTTPError(w, http.StatusConflict, CodeNoVideo, err.Error())
+		signaling.WriteHTTPError(w, http.StatusConflict, signaling.CodeNoVideo, err.Error())
 	case errors.Is(err, sfu.ErrVideoMuted):
-		writeHTTPError(w, http.StatusConflict, CodeVideoMuted, err.Error())
+		signaling.WriteHTTPError(w, http.StatusConflict, signaling.CodeVideoMuted, err.Error())
 	case errors.Is(err, sfu.ErrFrameTooLarge):
 		s.log.Warn("snapshot refused: the publisher's keyframe claims an oversized picture", "room", room, "uid", uid, "err", err)
-		writeHTTPError(w, http.StatusUnprocessableEntity, CodeFrameTooLarge, err.Error())
+		signaling.WriteHTTPError(w, http.StatusUnprocessableEntity, signaling.CodeFrameTooLarge, err.Error())
 	case errors.Is(err, sfu.ErrSnapshotTimeout):
-		writeHTTPError(w, http.StatusGatewayTimeout, CodeSnapshotTimeout, err.Error())
+		signaling.WriteHTTPError(w, http.StatusGatewayTimeout, signaling.CodeSnapshotTimeout, err.Error())
 	default:
 		s.log.Error("snapshot failed", "room", room, "uid", uid, "err", err)
-		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+		signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
 	}
 	return nil, false
 }
-
-func quote(s string) string { return `"` + truncate(s, 64) + `"` }
 
 // serveSnapshot answers GET /api/rooms/{room}/participants/{uid}/snapshot
 // with a JPEG (default, `format=jpeg`) or PNG (`format=png`) still of the
@@ -64,7 +63,7 @@ func quote(s string) string { return `"` + truncate(s, 64) + `"` }
 func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "jpeg" && format != "jpg" && format != "png" {
-		writeHTTPError(w, http.StatusBadRequest, CodeBadRequest, "format must be jpeg or png")
+		signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadRequest, "format must be jpeg or png")
 		return
 	}
 	if _, ok := s.claimAccess(w, r); !ok {
@@ -87,7 +86,7 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := encodeJPEG(img)
 	if err != nil {
-		writeHTTPError(w, http.StatusInternalServerError, CodeInternal, "encode the snapshot: "+err.Error())
+		signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, "encode the snapshot: "+err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
