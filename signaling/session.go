@@ -22,6 +22,11 @@ const backlogMax = 256
 
 // session ties one participant to its current websocket. It outlives a
 // dropped socket for the grace window so the client can resume.
+//
+// mu is a leaf lock: nothing that takes another lock (the room's, a
+// participant's) is called while it is held. The sfu sends joined and events
+// through it while holding its own locks (OnJoined runs under the room's), so
+// taking a room lock under mu would be the ABBA of issue 15's review.
 type session struct {
 	srv  *Server
 	id   string
@@ -35,6 +40,7 @@ type session struct {
 	grace       *time.Timer
 	warnT, expT *time.Timer
 	pendingSubs map[string]int64
+	resumes     int // counts resumes, so one that lost a race to a later one gives up
 	ended       bool
 }
 
@@ -184,18 +190,23 @@ func (s *Server) join(c *wsConn, m Message) (*session, error) {
 }
 
 func (s *Server) resume(c *wsConn, claims *Claims, m Message) (*session, error) {
+	notFound := func() error { return Errorf(CodeSessionNotFound, "session is unknown or its resume window has passed") }
 	ss := s.session(m.Session)
 	if ss == nil {
-		return nil, Errorf(CodeSessionNotFound, "session is unknown or its resume window has passed")
+		return nil, notFound()
 	}
+	// First, under mu: check the session and take it off its old socket, so
+	// that from here on its events wait in the backlog.
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	if ss.ended || ss.claims.UID != claims.UID || ss.claims.Room != claims.Room {
-		return nil, Errorf(CodeSessionNotFound, "session is unknown or its resume window has passed")
+		ss.mu.Unlock()
+		return nil, notFound()
 	}
-	if ss.part == nil {
+	part := ss.part
+	if part == nil {
 		// joined went out from inside the room's join, before join returned:
 		// the session has no participant to resume yet.
+		ss.mu.Unlock()
 		return nil, Errorf(CodeSessionNotFound, "session is still joining: resume once joined is answered")
 	}
 	if ss.grace != nil {
@@ -205,10 +216,28 @@ func (s *Server) resume(c *wsConn, claims *Claims, m Message) (*session, error) 
 	if old := ss.conn; old != nil {
 		old.kill()
 	}
+	ss.conn = nil
+	ss.resumes++
+	gen := ss.resumes
+	ss.mu.Unlock()
+
+	// Then the room as it is now, without mu: the snapshot takes the room's
+	// lock, under which the sfu calls OnJoined, which sends through mu.
+	snap := part.Room().Snapshot(part)
+	snap.Role = part.Info().Role
+
+	// Last, under mu again: unless the session ended or another resume came
+	// meanwhile, attach the new socket. joined goes first, then what happened
+	// since the snapshot (or while the socket was down), from the backlog.
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended || ss.resumes != gen {
+		return nil, Errorf(CodeSessionNotFound, "session ended or was resumed from another socket meanwhile")
+	}
 	ss.conn = c
 	ss.claims = claims
 	ss.armExpiry()
-	c.send(encode(ss.joinedMessage(m.ID, ss.part.Room().Snapshot(ss.part), true)))
+	c.send(encode(ss.joinedMessage(m.ID, snap, true)))
 	for _, b := range ss.backlog {
 		c.send(b)
 	}
@@ -218,13 +247,10 @@ func (s *Server) resume(c *wsConn, claims *Claims, m Message) (*session, error) 
 }
 
 // joinedMessage builds the reply to join; claims must not change meanwhile.
+// snap.Role is the participant's role (the caller reads it outside mu).
 func (ss *session) joinedMessage(id int64, snap sfu.JoinSnapshot, resumed bool) Message {
-	role := snap.Role
-	if role == "" && ss.part != nil {
-		role = ss.part.Info().Role
-	}
 	return Message{
-		Type: TypeJoined, ID: id, Room: ss.claims.Room, UID: ss.claims.UID, Role: role, Tag: ss.claims.Tag,
+		Type: TypeJoined, ID: id, Room: ss.claims.Room, UID: ss.claims.UID, Role: snap.Role, Tag: ss.claims.Tag,
 		Mode: string(snap.Mode), Session: ss.id, Resumed: resumed, Participants: snap.Participants,
 		Streams: snap.Streams, ICEServers: ss.srv.iceServersFor(ss.claims.UID),
 		ExpiresAt: ss.claims.ExpiresAt.UnixMilli(), GraceMs: ss.srv.opts.Grace.Milliseconds(),
