@@ -33,6 +33,7 @@ type Message struct {
 	Candidate     *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	Kind          string                   `json:"kind,omitempty"`
 	Muted         *bool                    `json:"muted,omitempty"`
+	StreamType    *int                     `json:"streamType,omitempty"`
 	AudioMuted    bool                     `json:"audioMuted,omitempty"`
 	VideoMuted    bool                     `json:"videoMuted,omitempty"`
 	Reason        string                   `json:"reason,omitempty"`
@@ -67,9 +68,12 @@ const (
 	TypeCandidate   = "candidate"
 	TypeRestart     = "restart"
 	TypeMute        = "mute"
-	TypeRenew       = "renew"
-	TypePing        = "ping"
-	TypeLeave       = "leave"
+	// TypeSetStreamType chooses which simulcast layer of a publisher's video
+	// this participant receives: Agora's setRemoteVideoStreamType.
+	TypeSetStreamType = "set-stream-type"
+	TypeRenew         = "renew"
+	TypePing          = "ping"
+	TypeLeave         = "leave"
 )
 
 // Message types only the server sends.
@@ -85,6 +89,7 @@ const (
 	TypeUnsubscribed      = "unsubscribed"
 	TypeUnpublished       = "unpublished"
 	TypeMuted             = "muted"
+	TypeStreamTypeSet     = "stream-type-set"
 	TypeRenewed           = "renewed"
 	TypeLeft              = "left"
 	TypePong              = "pong"
@@ -148,6 +153,17 @@ func (m *Message) validate() error {
 			return Errorf(CodeBadRequest, "mute: kind must be audio or video, not %q", m.Kind)
 		}
 		return need(m.Muted != nil, "muted")
+	case TypeSetStreamType:
+		if err := need(m.UID != "", "uid"); err != nil {
+			return err
+		}
+		if err := need(m.StreamType != nil, "streamType"); err != nil {
+			return err
+		}
+		if t := sfu.StreamType(*m.StreamType); t != sfu.StreamHigh && t != sfu.StreamLow {
+			return Errorf(CodeBadRequest, "set-stream-type: streamType must be 0 (high) or 1 (low), not %d", *m.StreamType)
+		}
+		return nil
 	case TypeRenew:
 		return need(m.Token != "", "token")
 	case TypeUnpublish, TypePing, TypeLeave:

@@ -67,7 +67,7 @@ func FuzzDecodeClientMessage(f *testing.F) {
 	}
 	codes := map[string]bool{CodeBadJSON: true, CodeUnknownType: true, CodeMessageTooLarge: true, CodeBadRequest: true}
 	clientTypes := map[string]bool{TypeJoin: true, TypePublish: true, TypeUnpublish: true, TypeSubscribe: true, TypeUnsubscribe: true,
-		TypeOffer: true, TypeAnswer: true, TypeCandidate: true, TypeRestart: true, TypeMute: true, TypeRenew: true, TypePing: true, TypeLeave: true}
+		TypeOffer: true, TypeAnswer: true, TypeCandidate: true, TypeRestart: true, TypeMute: true, TypeSetStreamType: true, TypeRenew: true, TypePing: true, TypeLeave: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := DecodeClientMessage(data)
 		if err != nil {

@@ -132,6 +132,8 @@ func toProtocolError(err error) *Error {
 		return &Error{Code: CodeInvalidSDP, Message: err.Error(), Err: err}
 	case errors.Is(err, sfu.ErrNotAllowed):
 		return &Error{Code: CodeRoleNotAllowed, Message: err.Error(), Err: err}
+	case errors.Is(err, sfu.ErrBadStreamType):
+		return &Error{Code: CodeBadRequest, Message: err.Error(), Err: err}
 	case errors.Is(err, sfu.ErrStreamNotFound):
 		return &Error{Code: CodeStreamNotFound, Message: err.Error(), Err: err}
 	case errors.Is(err, sfu.ErrPCNotFound):
@@ -441,6 +443,13 @@ func (ss *session) handle(c *wsConn, m Message) bool {
 	case TypeMute:
 		p.Mute(m.Kind, *m.Muted)
 		reply(Message{Type: TypeMuted, Kind: m.Kind, Muted: m.Muted})
+	case TypeSetStreamType:
+		// Any participant may: it only changes what this one receives.
+		if err := p.SetRemoteStreamType(m.UID, sfu.StreamType(*m.StreamType)); err != nil {
+			fail(err)
+			return true
+		}
+		reply(Message{Type: TypeStreamTypeSet, UID: m.UID, StreamType: m.StreamType})
 	case TypeRenew:
 		ss.renew(m, reply, fail)
 	case TypePing:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
 )
 
@@ -258,6 +259,18 @@ func (c *Client) WaitEvent(ctx context.Context, typ string, match func(signaling
 func (c *Client) Mute(ctx context.Context, kind string, muted bool) error {
 	if _, err := c.Request(ctx, signaling.Message{Type: signaling.TypeMute, Kind: kind, Muted: &muted}); err != nil {
 		return fmt.Errorf("mute %s=%v: %w", kind, muted, err)
+	}
+	return nil
+}
+
+// SetRemoteStreamType chooses which layer of uid's simulcast video this
+// participant receives, sfu.StreamHigh or sfu.StreamLow (Agora's
+// setRemoteVideoStreamType 0 and 1), and waits for the server's
+// stream-type-set. It may be called before subscribing to uid.
+func (c *Client) SetRemoteStreamType(ctx context.Context, uid string, t sfu.StreamType) error {
+	st := int(t)
+	if _, err := c.Request(ctx, signaling.Message{Type: signaling.TypeSetStreamType, UID: uid, StreamType: &st}); err != nil {
+		return fmt.Errorf("set the stream type of %s to %d: %w", uid, t, err)
 	}
 	return nil
 }
