@@ -54,8 +54,8 @@ type galeneConn struct {
 	api  *webrtc.API
 	log  *slog.Logger
 
-	joined  chan galeneMsg                           // the first joined of kind join, fail or redirect
-	onTrack func(pub string, tr *webrtc.TrackRemote) // nil for a publisher
+	joined  chan galeneMsg                                                      // the first joined of kind join, fail or redirect
+	onTrack func(pub string, tr *webrtc.TrackRemote, pc *webrtc.PeerConnection) // nil for a publisher
 
 	mu    sync.Mutex
 	pcs   map[string]*galenePC
@@ -75,7 +75,7 @@ type galenePC struct {
 
 // dial opens the websocket, handshakes and joins the group as username.
 func (d *galeneDriver) dial(ctx context.Context, username string, api *webrtc.API,
-	onTrack func(string, *webrtc.TrackRemote)) (*galeneConn, error) {
+	onTrack func(string, *webrtc.TrackRemote, *webrtc.PeerConnection)) (*galeneConn, error) {
 	dialer := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second}
 	ws, _, err := dialer.DialContext(ctx, d.cfg.URL, nil)
 	if err != nil {
@@ -293,7 +293,7 @@ func (c *galeneConn) gotOffer(m galeneMsg) {
 		if m.Username != nil {
 			pub = *m.Username
 		}
-		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(pub, tr) })
+		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(pub, tr, pc) })
 		g = &galenePC{pc: pc}
 		c.mu.Lock()
 		c.pcs[m.ID] = g

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -113,14 +114,18 @@ type subscription struct {
 	audio, video atomic.Pointer[trackStats]
 }
 
-// receive counts a remote track of publisher pub until it ends.
-func (s *subscriber) receive(pub string, tr *webrtc.TrackRemote) {
+// receive counts a remote track of publisher pub, carried by pc, until it ends.
+func (s *subscriber) receive(pub string, tr *webrtc.TrackRemote, pc *webrtc.PeerConnection) {
 	sub := s.subs[pub]
-	if sub == nil {
+	if sub == nil || pc == nil {
 		return // another subscriber's or a foreign stream: not measured
 	}
 	st := newTrackStats(tr.Kind(), tr.Codec().MimeType)
 	if st.video {
+		ssrc := uint32(tr.SSRC())
+		st.requestKeyframe = func() {
+			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+		}
 		sub.video.Store(st)
 	} else {
 		sub.audio.Store(st)

@@ -16,6 +16,11 @@ import (
 type trackStats struct {
 	video bool
 	start func(payload []byte) (frameStart, keyframe bool)
+	// requestKeyframe sends the server a PLI; nil for audio.
+	requestKeyframe func()
+
+	requests atomic.Uint64 // PLIs sent
+	lastReq  int64         // ns since the run began of the last PLI; the reader's own
 
 	packets       atomic.Uint64
 	bytes         atomic.Uint64
@@ -105,14 +110,25 @@ func (st *trackStats) frame(ext int64, ts uint32, marker bool, payload []byte, n
 	if !marker {
 		return
 	}
-	if st.startOK && st.contiguous && st.keyframe {
+	switch {
+	case st.startOK && st.contiguous && st.keyframe:
 		st.keyframes.Add(1)
 		if st.firstKeyAt.Load() == 0 {
 			st.firstKeyAt.Store(max(now, 1))
 		}
+	case st.firstKeyAt.Load() == 0 && st.requestKeyframe != nil && (st.lastReq == 0 || now-st.lastReq >= int64(keyframeRetry)):
+		// A frame that cannot be decoded before any keyframe: ask, as a
+		// browser's receiver does, so an SFU that waits for the viewer to
+		// ask is measured the way browsers use it.
+		st.lastReq = now
+		st.requests.Add(1)
+		st.requestKeyframe()
 	}
 	st.inFrame = false
 }
+
+// keyframeRetry spaces a subscriber's keyframe requests while it has none.
+const keyframeRetry = 500 * time.Millisecond
 
 // parseRTP reads the fields the counters need from an RTP packet without
 // allocating (RFC 3550 5.1): sequence number, timestamp, marker and the

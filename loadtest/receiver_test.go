@@ -112,7 +112,8 @@ func feed(st *trackStats, pkts []*rtp.Packet, skip map[int]bool) {
 }
 
 // TestTrackStatsKeyframeAndLoss: a keyframe counts once all its packets
-// arrived; one missing packet spoils it; sequence numbers wrap.
+// arrived; one missing packet spoils it; sequence numbers wrap; a frame that
+// cannot be decoded before the first keyframe asks for one, not too often.
 func TestTrackStatsKeyframeAndLoss(t *testing.T) {
 	key := make([]byte, 500) // 0x00 first byte: a VP8 key frame
 	inter := append([]byte{0x01}, make([]byte, 499)...)
@@ -120,7 +121,13 @@ func TestTrackStatsKeyframeAndLoss(t *testing.T) {
 	perFrame := len(pkts) / 4
 
 	st := newTrackStats(webrtc.RTPCodecTypeVideo, webrtc.MimeTypeVP8)
+	asked := 0
+	st.requestKeyframe = func() { asked++ }
 	feed(st, pkts, map[int]bool{perFrame + 1: true}) // a packet inside the first keyframe is lost
+	// The undecodable inter frame asks; the spoiled keyframe, within keyframeRetry, does not.
+	if asked != 1 || st.requests.Load() != 1 {
+		t.Errorf("keyframe requests: %d (counted %d), want 1", asked, st.requests.Load())
+	}
 	if got := st.keyframes.Load(); got != 1 {
 		t.Errorf("whole keyframes: %d, want 1 (the second one)", got)
 	}

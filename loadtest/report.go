@@ -36,6 +36,7 @@ type Result struct {
 
 	KeyframeRequests uint64 `json:"keyframe_requests"` // PLIs and FIRs the publishers received
 	KeyframeJumps    uint64 `json:"keyframe_jumps"`    // keyframes sent early because of one
+	SubscriberPLIs   uint64 `json:"subscriber_plis"`   // PLIs the subscribers sent while they had no keyframe
 
 	ServerUsage    *Usage  `json:"server_usage,omitempty"`
 	LoadtestCPUPct float64 `json:"loadtest_cpu_pct"` // this process, % of one core, in the window
@@ -200,6 +201,9 @@ func (r *run) result(es []entry, start, end [][2]counters, window time.Duration)
 		res.Packets += n
 		packets = append(packets, float64(n))
 		kbps = append(kbps, sr.Kbps)
+		if v := e.sub.video.Load(); v != nil {
+			res.SubscriberPLIs += v.requests.Load()
+		}
 		if v := e.sub.video.Load(); v != nil && v.firstKeyAt.Load() > 0 {
 			res.Keyframes++
 			key := v.firstKeyAt.Load()
@@ -285,8 +289,9 @@ func (res *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "server RSS %.1f MB before the subscribers, %.1f MB at the end = %.3f MB per subscriber\n",
 			u.RSSBeforeMB, u.RSSEndMB, u.MBPerSubscriber)
 	}
-	fmt.Fprintf(w, "publishers: %d keyframe requests, %d answered by jumping to a keyframe; this process: %.0f%% of a core\n",
-		res.KeyframeRequests, res.KeyframeJumps, res.LoadtestCPUPct)
+	fmt.Fprintf(w, "keyframe requests: %d sent by subscribers, %d received by publishers (%d answered by jumping to a keyframe)\n",
+		res.SubscriberPLIs, res.KeyframeRequests, res.KeyframeJumps)
+	fmt.Fprintf(w, "this process: %.0f%% of a core\n", res.LoadtestCPUPct)
 }
 
 // progress prints a line every cfg.Progress until ctx ends: how far the

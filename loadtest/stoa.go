@@ -104,7 +104,9 @@ func (d *stoaDriver) subscribe(ctx context.Context, s *subscriber) (func() error
 	if err != nil {
 		return nil, fmt.Errorf("join as %s: %w", s.uid, err)
 	}
-	c.OnTrack(func(uid string, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { s.receive(uid, tr) })
+	c.OnTrack(func(uid string, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		s.receive(uid, tr, c.SubscribePC(uid))
+	})
 	missing := map[string]bool{}
 	for uid := range s.subs {
 		missing[uid] = true
