@@ -32,6 +32,7 @@ const usage = `usage: stoa <command> [flags]
 
 commands:
   serve     run the server (stoa serve --help lists its flags)
+  loadtest  measure a server: N publishers play a clip to M subscribers (stoa loadtest --help)
   face      face detection and verification: stoa face detect|verify|enroll|identify (stoa face --help)
   ocr       read text or a document's fields from an image: stoa ocr [--kind KIND] [--json] IMG
   version   print the version
@@ -50,6 +51,8 @@ func main() {
 		err = faceCmd(os.Args[2:], os.Stdout)
 	case "ocr":
 		err = ocrCmd(os.Args[2:], os.Stdout)
+	case "loadtest":
+		err = loadtestCmd(os.Args[2:], os.Stdout)
 	case "version":
 		fmt.Println("stoa", signaling.Version)
 	case "help", "-h", "--help":
