@@ -307,6 +307,8 @@ export class Client extends Emitter {
   /** @type {Stream|null} */ #local = null;
   /** @type {Array<[string, any]>|null} events held back while join() is in flight, so the join callback comes first */
   #held = null;
+  /** enableDualStream() and setLowStreamParameter(): how the next publish() sends video */
+  #dual = { on: false, low: /** @type {import('./profiles.js').LowStreamParameter|undefined} */ (undefined) };
 
   /** @param {{mode?: 'rtc'|'live', codec?: 'vp8'|'h264', server?: string}} [config] */
   constructor(config = {}) {
@@ -431,7 +433,9 @@ export class Client extends Emitter {
     if (this.#local) { later(err, 'STREAM_ALREADY_PUBLISHED'); return; }
     this.#local = stream;
     const { audio: audioMuted, video: videoMuted } = stream.muted;
-    room.publish(stream.mediaStream, { codec: this.config.codec, profile: stream.videoProfile, audioMuted, videoMuted }).then(() => {
+    room.publish(stream.mediaStream, {
+      codec: this.config.codec, profile: stream.videoProfile, audioMuted, videoMuted, dualStream: this.#dual.on, lowStream: this.#dual.low,
+    }).then(() => {
       publishedOn.set(stream, room);
       this.#fire('stream-published', { stream });
     }, (e) => {
@@ -517,6 +521,55 @@ export class Client extends Emitter {
   }
 
   getConnectionState() { return this.#state; }
+
+  /**
+   * Dual stream, as Agora's enableDualStream: the next publish() sends the video as two simulcast layers, the
+   * camera's (high) and a smaller one (low, see setLowStreamParameter), and each viewer picks one with
+   * setRemoteVideoStreamType. Call it before publish(); while publishing it takes effect at the next publish().
+   * Agora 3.x's callbacks and 4.x's Promise both work; it never fails (it only shapes the next publish), so
+   * the failure callback Agora 3.x takes second is never called.
+   * @param {() => void} [ok] @returns {Promise<void>}
+   */
+  enableDualStream(ok) { return this.#setDualStream(true, ok); }
+
+  /** Back to one video stream from the next publish(); see enableDualStream. */
+  disableDualStream(ok) { return this.#setDualStream(false, ok); }
+
+  #setDualStream(on, ok) {
+    if (this.#local && this.#dual.on !== on) log.warn(`${on ? 'enable' : 'disable'}DualStream while publishing: it applies from the next publish()`);
+    this.#dual.on = on;
+    later(ok);
+    return Promise.resolve();
+  }
+
+  /**
+   * The low stream's size, frame rate and bitrate (kbps) for the next dual-stream publish(), as Agora's
+   * setLowStreamParameter({width, height, framerate, bitrate}); 4.x's constraint objects ({ideal, max, …}) are
+   * read as their ideal, exact or max value. Without it the low stream is half the width and height at a
+   * quarter of the bitrate. Only the ratio of the sizes is kept (the low stream keeps the camera's aspect).
+   */
+  setLowStreamParameter(param = {}) {
+    const num = (v) => (typeof v === 'number' ? v : v?.ideal ?? v?.exact ?? v?.max ?? v?.min);
+    this.#dual.low = { width: num(param.width), height: num(param.height), framerate: num(param.framerate), bitrate: param.bitrate };
+  }
+
+  /**
+   * Which of a dual-stream publisher's layers to receive: 0 high (the default), 1 low. Takes the remote Stream
+   * (Agora 3.x) or its uid (4.x); may be called before subscribe(). Resolves once the server has it; a failure
+   * rejects (INVALID_PARAMETER, INVALID_OPERATION or the protocol's code) and is logged, so 3.x code that
+   * ignores the result sees no unhandled rejection.
+   * @param {Stream|string|number} streamOrUid @param {0|1} streamType @returns {Promise<void>}
+   */
+  setRemoteVideoStreamType(streamOrUid, streamType) {
+    const uid = streamOrUid instanceof Stream ? streamOrUid.info?.uid : streamOrUid;
+    const room = this.#room;
+    let p;
+    if (uid == null || (streamType !== 0 && streamType !== 1)) p = Promise.reject(new Error('INVALID_PARAMETER'));
+    else if (!room || room.state !== 'joined') p = Promise.reject(new Error('INVALID_OPERATION'));
+    else p = room.setRemoteVideoStreamType(uid, streamType);
+    p.catch((e) => log.warn('setRemoteVideoStreamType', e.code ?? e.message));
+    return p;
+  }
 }
 
 /* ------------------------------------------------------------------ module API */

@@ -6,9 +6,10 @@
  */
 
 import { log } from './log.js';
-import { videoProfile, videoConstraints, applySenderProfile, preferCodec } from './profiles.js';
+import { videoProfile, videoConstraints, applySenderProfile, preferCodec, dualStreamEncodings } from './profiles.js';
 
-/** @typedef {import('./profiles.js').VideoProfile} VideoProfile */
+/** @typedef {import('./profiles.js').VideoProfile} VideoProfile
+ * @typedef {import('./profiles.js').LowStreamParameter} LowStreamParameter */
 
 /** An error with a stable code: the protocol's (`token_expired`, `stream_not_found`, …) or the SDK's
  * own (`disconnected`, `timeout`, `not_joined`, `already_published`). */
@@ -67,6 +68,10 @@ const REQUEST_TIMEOUT_MS = 15000;
  * @property {string} [server] websocket URL (default: ws(s)://<host this SDK was loaded from>/ws)
  * @property {'vp8'|'h264'} [codec] preferred video codec when publishing (default vp8)
  * @property {string|VideoProfile} [profile] default video profile for publish() (default 480p_1)
+ * @property {boolean} [dualStream] publish video as two simulcast layers, high and low (Agora's dual stream;
+ *   default false); viewers choose with setRemoteVideoStreamType
+ * @property {LowStreamParameter} [lowStream] the low layer's size, frame rate and bitrate (default: half the
+ *   width and height, a quarter of the bitrate)
  * @typedef {object} PublishOptions
  * @property {boolean|MediaTrackConstraints} [audio] capture audio (default true)
  * @property {boolean} [video] capture video (default true)
@@ -74,6 +79,7 @@ const REQUEST_TIMEOUT_MS = 15000;
  * @property {string|VideoProfile} [profile]
  * @property {boolean} [audioMuted] start muted
  * @property {boolean} [videoMuted]
+ * @property {boolean} [dualStream] @property {LowStreamParameter} [lowStream] as in RoomOptions
  * @typedef {{name: string, pc: RTCPeerConnection, chain: Promise<any>, uid?: string, stream?: MediaStream,
  *   subscribed?: boolean, request?: Promise<any>|null, profile?: VideoProfile, restarting?: boolean,
  *   early?: RTCIceCandidateInit[], awaitingOffer?: boolean}} PCEntry
@@ -197,10 +203,13 @@ export class Room extends Emitter {
     for (const track of stream.getTracks()) {
       const isVideo = track.kind === 'video';
       if (muted[track.kind]) track.enabled = false;
-      const tr = entry.pc.addTransceiver(track, {
-        direction: 'sendonly', streams: [stream],
-        sendEncodings: isVideo ? [{ maxBitrate: vp.maxBitrate * 1000, maxFramerate: vp.frameRate }] : undefined,
-      });
+      let sendEncodings;
+      if (isVideo) {
+        sendEncodings = opts.dualStream
+          ? dualStreamEncodings(vp, opts.lowStream, track.getSettings?.())
+          : [{ maxBitrate: vp.maxBitrate * 1000, maxFramerate: vp.frameRate }];
+      }
+      const tr = entry.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], sendEncodings });
       if (isVideo) preferCodec(tr, opts.codec);
     }
     try {
@@ -290,6 +299,18 @@ export class Room extends Emitter {
     entry.profile = vp;
     const track = entry.stream.getVideoTracks()[0];
     await Promise.all([track?.applyConstraints(videoConstraints(vp)), applySenderProfile(entry.pc, vp)]);
+  }
+
+  /**
+   * Chooses which layer of a publisher's dual-stream (simulcast) video we receive: 0 the high stream (the
+   * default), 1 the low one, as Agora numbers them. It may be called before subscribing; for a publisher
+   * without dual stream it changes nothing.
+   * @param {string|number} uid @param {0|1} streamType
+   */
+  async setRemoteVideoStreamType(uid, streamType) {
+    if (streamType !== 0 && streamType !== 1) throw new StoaError('bad_request', `streamType must be 0 (high) or 1 (low), not ${streamType}`);
+    this.#mustBeJoined('setRemoteVideoStreamType');
+    await this.#request({ type: 'set-stream-type', uid: String(uid), streamType });
   }
 
   /** Hands the server a fresh token (for the same room and uid) before the current one expires.

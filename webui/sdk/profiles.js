@@ -42,6 +42,32 @@ export function videoConstraints(vp) {
   return { width: { ideal: vp.width }, height: { ideal: vp.height }, frameRate: { ideal: vp.frameRate, max: vp.frameRate } };
 }
 
+/**
+ * @typedef {{width?: number, height?: number, framerate?: number, bitrate?: number}} LowStreamParameter Agora's
+ *   setLowStreamParameter: the low stream's size (both or neither), frame rate and bitrate in kbps
+ */
+
+/**
+ * The simulcast encodings of a dual-stream publication (Agora's enableDualStream): `h` as the profile says, and
+ * `l` scaled down from the captured size (settings: the track's) to the low stream's size, by default half the
+ * width and height at a quarter of the bitrate (at least Agora's low-stream 50 kbps). `h` comes first: a browser
+ * or server that does not do simulcast sends the first encoding only, and the camera's full picture is the one
+ * to keep; the server orders layers by rid, not by position.
+ * @param {VideoProfile} vp @param {LowStreamParameter} [low] @param {{width?: number, height?: number}} [settings]
+ * @returns {RTCRtpEncodingParameters[]}
+ */
+export function dualStreamEncodings(vp, low = {}, settings = {}) {
+  const width = settings.width || vp.width;
+  const height = settings.height || vp.height;
+  const scale = low.width > 0 && low.height > 0 ? Math.max(1, width / low.width, height / low.height) : 2;
+  const kbps = low.bitrate > 0 ? low.bitrate : Math.max(50, Math.round(vp.maxBitrate / 4));
+  const fps = low.framerate > 0 ? Math.min(low.framerate, vp.frameRate) : vp.frameRate;
+  return [
+    { rid: 'h', scaleResolutionDownBy: 1, maxBitrate: vp.maxBitrate * 1000, maxFramerate: vp.frameRate },
+    { rid: 'l', scaleResolutionDownBy: scale, maxBitrate: kbps * 1000, maxFramerate: fps },
+  ];
+}
+
 /** Caps the video sender's bitrate and frame rate to a profile's. @param {RTCPeerConnection} pc @param {VideoProfile} vp */
 export async function applySenderProfile(pc, vp) {
   const sender = pc.getSenders().find((s) => s.track?.kind === 'video');
@@ -49,6 +75,10 @@ export async function applySenderProfile(pc, vp) {
   const params = sender.getParameters();
   if (!params.encodings?.length) return;
   for (const e of params.encodings) {
+    if (e.rid === 'l') { // a dual stream's low layer keeps its own caps, under the new frame rate
+      e.maxFramerate = Math.min(e.maxFramerate ?? vp.frameRate, vp.frameRate);
+      continue;
+    }
     e.maxBitrate = vp.maxBitrate * 1000;
     e.maxFramerate = vp.frameRate;
   }
