@@ -68,19 +68,20 @@ func (t *Track) nextKeyframe(i int) int {
 // LoadVideo reads a VP8 clip (.ivf) or an H264 clip (.h264, .264: Annex-B,
 // which carries no timestamps, hence fps).
 func LoadVideo(path string, fps float64) (*Track, error) {
+	var parse func([]byte) (*Track, error)
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".ivf":
+		parse = parseIVF
+	case ".h264", ".264":
+		parse = func(b []byte) (*Track, error) { return parseH264(b, fps) }
+	default:
+		return nil, fmt.Errorf("video clip %s: want .ivf (VP8) or .h264 (Annex-B H264)", path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read video clip: %w", err)
 	}
-	var t *Track
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".ivf":
-		t, err = parseIVF(data)
-	case ".h264", ".264":
-		t, err = parseH264(data, fps)
-	default:
-		return nil, fmt.Errorf("video clip %s: want .ivf (VP8) or .h264 (Annex-B H264)", path)
-	}
+	t, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("video clip %s: %w", path, err)
 	}

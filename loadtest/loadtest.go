@@ -32,6 +32,7 @@ type Config struct {
 	Video, Audio            *Track // the clip; Audio may be nil
 
 	Duration    time.Duration // the measurement window
+	Settle      time.Duration // wait between the last subscriber receiving and the window, for the joins' signaling to die down
 	JoinRate    float64       // subscribers started per second; 0 starts them all at once
 	JoinTimeout time.Duration // how long after the last join starts the window waits for stragglers
 
@@ -69,6 +70,9 @@ func (c *Config) check() error {
 	}
 	if c.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("duration %v is not positive", c.Duration))
+	}
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("settle %v is negative", c.Settle))
 	}
 	if c.JoinRate < 0 {
 		errs = append(errs, fmt.Errorf("join rate %v is negative", c.JoinRate))
@@ -201,6 +205,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err := r.waitReceiving(runCtx); err != nil {
 		return nil, err
+	}
+	if err := sleep(runCtx, cfg.Settle); err != nil {
+		return nil, fmt.Errorf("loadtest: settling before the window: %w", err)
 	}
 	return r.measure(ctx)
 }

@@ -39,6 +39,7 @@ func loadtestCmd(args []string, out io.Writer) error {
 	audio := fs.String("audio", "", "audio clip: Opus in .ogg, one packet per page (optional)")
 	fps := fs.Float64("fps", 30, "frame rate of an .h264 clip (Annex-B has no timestamps)")
 	duration := fs.Duration("duration", 30*time.Second, "measurement window, once every subscriber receives")
+	settle := fs.Duration("settle", 5*time.Second, "wait between the last subscriber receiving and the window (the joins' signaling dies down)")
 	joinRate := fs.Float64("join-rate", 50, "subscribers started per second; 0 starts them all at once")
 	joinTimeout := fs.Duration("join-timeout", time.Minute, "how long the window waits for subscribers after the last join starts")
 	secret := fs.String("secret", "", "Stoa: sign tokens with the server's token_secret (default $STOA_TOKEN_SECRET); else POST /api/token")
@@ -84,7 +85,7 @@ func loadtestCmd(args []string, out io.Writer) error {
 	res, err := loadtest.Run(ctx, loadtest.Config{
 		URL: *url, Galene: *galene, Room: *room, Password: *password,
 		Publishers: *pubs, Subscribers: *subs, Video: v, Audio: a,
-		Duration: *duration, JoinRate: *joinRate, JoinTimeout: *joinTimeout,
+		Duration: *duration, Settle: *settle, JoinRate: *joinRate, JoinTimeout: *joinTimeout,
 		Secret: []byte(*secret), APIKey: *apiKey, ICEIPs: iceIPs, ServerPID: *pid,
 		Progress: *progress, ProgressOut: os.Stderr,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
