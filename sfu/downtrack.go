@@ -259,6 +259,10 @@ func (d *RTPDownTrack) write(b *binding, p *Packet, old **LocalUpTrack) error {
 		}
 		_, err := d.emit(b, p)
 		return err
+	case p.Layer == target && !p.Keyframe:
+		// A switch is pending: keep asking (coalesced at the up track) in
+		// case the first request fell inside the keyframe interval.
+		src.RequestKeyframe()
 	case p.Layer == target && p.Keyframe:
 		*old = d.cur
 		delete(d.attached, d.cur)

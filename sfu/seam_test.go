@@ -1,0 +1,195 @@
+package sfu
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// blockingConsumer is a down track whose WriteRTP never returns until
+// released: a recorder on a dead disk, a relay to a vanished node.
+type blockingConsumer struct {
+	release chan struct{}
+	mu      sync.Mutex
+	seqs    []uint16
+	keys    []bool
+	ended   atomic.Bool
+	mapped  atomic.Pointer[TimeMapping]
+}
+
+func (c *blockingConsumer) WriteRTP(p *Packet) error {
+	<-c.release
+	c.mu.Lock()
+	c.keys = append(c.keys, p.Keyframe)
+	c.seqs = append(c.seqs, p.SequenceNumber)
+	c.mu.Unlock()
+	return nil
+}
+func (c *blockingConsumer) SetTimeMapping(m TimeMapping) { c.mapped.Store(&m) }
+func (c *blockingConsumer) UpTrackEnded()                { c.ended.Store(true) }
+
+// A consumer that blocks forever, behind Buffered, does not stall the
+// fanout: the subscriber beside it gets every packet, and what the blocked
+// consumer missed is counted. When it recovers, it resumes at a keyframe.
+func TestBlockingConsumerDoesNotStallFanout(t *testing.T) {
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1, nil)
+	defer up.End()
+	w := &recordingWriter{keep: true}
+	boundDownTrack(up, w, 9, 96)
+	c := &blockingConsumer{release: make(chan struct{})}
+	b := NewBuffered(c, 16)
+	up.AddDownTrack(b)
+	const n = 2000
+	for i := 1; i <= n; i++ {
+		payload := []byte{0x10, 0x01, byte(i)} // delta frames...
+		if i%100 == 1 {
+			payload[1] = 0x00 // ...and a keyframe every 100 packets
+		}
+		up.Forward(marshal(t, uint16(i), payload))
+		if i%64 == 0 {
+			up.Flush() // a publisher's pace, not a tight loop the shard queue cannot hold
+		}
+	}
+	up.Flush()
+	if len(w.packets) != n {
+		t.Fatalf("the subscriber beside a blocked consumer got %d of %d packets", len(w.packets), n)
+	}
+	if d := b.Dropped(); d < n-17 {
+		t.Errorf("the blocked consumer's drops: %d, want at least %d counted", d, n-17)
+	}
+	if st := up.Stats(); st.Dropped != 0 {
+		t.Errorf("the fanout itself dropped %d packets", st.Dropped)
+	}
+	close(c.release) // the consumer recovers
+	for i := n + 1; i <= n+150; i++ {
+		payload := []byte{0x10, 0x01, byte(i)}
+		if i%100 == 1 {
+			payload[1] = 0x00
+		}
+		up.Forward(marshal(t, uint16(i), payload))
+	}
+	up.Flush()
+	up.RemoveDownTrack(b)
+	b.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// What it got: the packet it blocked on and the 16 queued behind it;
+	// then, after the gap, nothing until a keyframe.
+	gaps := 0
+	for i := 1; i < len(c.seqs); i++ {
+		if c.seqs[i] != c.seqs[i-1]+1 {
+			gaps++
+			if !c.keys[i] {
+				t.Errorf("after the drops the consumer resumed on a delta frame (seq %d)", c.seqs[i])
+			}
+		}
+	}
+	if gaps != 1 {
+		t.Errorf("the consumer saw %d gaps, want the one its block caused", gaps)
+	}
+	if len(c.keys) <= 16 {
+		t.Errorf("the recovered consumer got only %d packets", len(c.keys))
+	}
+}
+
+// Down tracks are told the publisher's sender-report time mapping and when
+// their up track ends.
+func TestSeamTellsTimeMappingAndEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookFor)
+	defer cancel()
+	s := newTestSFU(t, Config{})
+	pubPeer := join(t, s, "seam", "pub", false, peerOptions{}, nil)
+	sp := publish(t, pubPeer, 1)
+	ups := waitPublished(ctx, t, pubPeer)
+	c := &blockingConsumer{release: make(chan struct{})}
+	close(c.release)
+	b := NewBuffered(c, 64)
+	defer b.Close()
+	ups[0].AddDownTrack(b)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for c.mapped.Load() == nil { // pion's sender reports come about once a second
+		select {
+		case <-ctx.Done():
+			t.Fatal("no sender-report time mapping reached the consumer")
+		case <-tick.C:
+		}
+	}
+	m := *c.mapped.Load()
+	if at := m.Time(m.RTP + 90000); at.Sub(m.Time(m.RTP)) != time.Second {
+		t.Errorf("90,000 ticks of a 90 kHz clock map to %v", at.Sub(m.Time(m.RTP)))
+	}
+	if off := time.Since(m.Time(m.RTP)); off < -time.Hour || off > time.Hour {
+		t.Errorf("the mapping puts the report %v away from now: NTP misread", off)
+	}
+	sp.close()
+	pubPeer.part.Unpublish()
+	for !c.ended.Load() {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the consumer was not told its up track ended")
+		case <-tick.C:
+		}
+	}
+}
+
+// Subscribe racing Close: the subscription's goroutines are counted under
+// the lock that Close takes, so Close's Wait never runs concurrently with
+// an Add (the race detector and WaitGroup's own check catch it otherwise).
+func TestSubscribeRacingClose(t *testing.T) {
+	s := newTestSFU(t, Config{})
+	pubPeer := join(t, s, "race", "pub", false, peerOptions{}, nil)
+	publish(t, pubPeer, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), lookFor)
+	defer cancel()
+	waitPublished(ctx, t, pubPeer)
+	subscribed := 0
+	for i := 0; i < 20; i++ {
+		tp := &testPeer{t: t, api: peerAPI(t, peerOptions{}), ready: make(chan struct{})}
+		p, err := s.Join("race", JoinOptions{UID: uidN("v", i), Role: "host", CanPublish: true, Listener: tp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.part = p
+		close(tp.ready)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		var err1 error
+		go func() { defer wg.Done(); err1 = p.Subscribe("pub") }()
+		go func() { defer wg.Done(); p.Close("quit") }()
+		wg.Wait()
+		if err1 == nil {
+			subscribed++
+		}
+		if err := p.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tp.mu.Lock()
+		for _, pc := range tp.pcs {
+			_ = pc.Close()
+		}
+		tp.mu.Unlock()
+	}
+	t.Logf("%d of 20 subscriptions were made before Close won", subscribed)
+}
+
+// waitPublished waits until tp's stream is announced and returns its tracks.
+func waitPublished(ctx context.Context, t *testing.T, tp *testPeer) []UpTrack {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, ok := tp.part.streamInfo(); ok {
+			return tp.part.UpTracks()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the stream was never announced")
+		case <-tick.C:
+		}
+	}
+}
