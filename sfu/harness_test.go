@@ -150,9 +150,9 @@ type synthPublisher struct {
 	rids         []string
 	plis         atomic.Int64
 	force        atomic.Bool
-	frames atomic.Int64
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
+	frames       atomic.Int64
+	stop         context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // publish makes tp publish synthetic video: one layer, or with rids "l"
