@@ -117,7 +117,7 @@ func (d *galeneDriver) publish(ctx context.Context, p *publisher) (*publication,
 		c.close()
 		return nil, fmt.Errorf("publish %s: %w", p.uid, err)
 	}
-	pc, err := c.api.NewPeerConnection(webrtc.Configuration{RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable})
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return fail(err)
 	}
@@ -283,7 +283,7 @@ func (c *galeneConn) gotOffer(m galeneMsg) {
 	}
 	g := c.pc(m.ID)
 	if g == nil {
-		pc, err := c.api.NewPeerConnection(webrtc.Configuration{RTPHeaderEncryptionPolicy: webrtc.RTPHeaderEncryptionPolicyDisable})
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			c.log.Warn("galene: cannot create a PeerConnection", "err", err)
 			_ = c.write(galeneMsg{Type: "abort", ID: m.ID})
