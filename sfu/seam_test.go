@@ -193,3 +193,47 @@ func waitPublished(ctx context.Context, t *testing.T, tp *testPeer) []UpTrack {
 		}
 	}
 }
+
+// gatedPeer is a Listener whose subscription offers wait at a gate: it
+// shows how many subscriptions are being set up at the same time.
+type gatedPeer struct {
+	gate    chan struct{}
+	pending chan struct{}
+}
+
+func (g *gatedPeer) Notify(ev Event) {
+	if ev.Type == EventOffer {
+		g.pending <- struct{}{}
+		<-g.gate
+	}
+}
+
+// A new stream's viewers are subscribed side by side, each on a goroutine
+// of its own, not one after another on the publisher's goroutine (where the
+// last of N viewers waits for N-1 offers, and one stuck viewer holds up
+// all). With every viewer's offer held at a gate, all of them must still be
+// under way at once.
+func TestNewStreamSubscribesViewersSideBySide(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookFor)
+	defer cancel()
+	s := newTestSFU(t, Config{})
+	const n = 8
+	g := &gatedPeer{gate: make(chan struct{}), pending: make(chan struct{}, n)}
+	defer close(g.gate)
+	for i := 0; i < n; i++ {
+		p, err := s.Join("side", JoinOptions{UID: uidN("v", i), Role: "host", CanPublish: true, AutoSubscribe: true, Listener: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { go p.Close("quit") }()
+	}
+	pubPeer := join(t, s, "side", "pub", false, peerOptions{}, nil)
+	publish(t, pubPeer, 1)
+	for i := 0; i < n; i++ {
+		select {
+		case <-g.pending:
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d viewers' subscriptions got under way while the first was held", i, n)
+		}
+	}
+}

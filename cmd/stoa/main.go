@@ -226,6 +226,9 @@ func serve(args []string) error {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := startPprof(ctx, log); err != nil {
+		return err
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
