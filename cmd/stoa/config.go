@@ -22,23 +22,26 @@ import (
 // DefaultConfig; a YAML file (--config), STOA_* environment variables and
 // flags override them in that order. docs/config.md describes every field.
 type Config struct {
-	Listen      string        `yaml:"listen"`       // HTTP(S)+websocket address
-	PublicIP    string        `yaml:"public_ip"`    // NAT 1:1 address announced in ICE host candidates
-	UDPPort     int           `yaml:"udp_port"`     // the single ICE UDP port (UDP mux)
-	TCPPort     int           `yaml:"tcp_port"`     // ICE-TCP fallback port (0 disables)
-	ICEIPs      []string      `yaml:"ice_ips"`      // restrict host candidates to these local IPs (empty = all)
-	TLSCert     string        `yaml:"tls_cert"`     // PEM certificate file
-	TLSKey      string        `yaml:"tls_key"`      // PEM key file
-	SelfSigned  bool          `yaml:"self_signed"`  // make a throwaway certificate at start
-	APIKeys     []string      `yaml:"api_keys"`     // operator keys for POST /api/token
-	TokenSecret string        `yaml:"token_secret"` // HMAC secret for tokens; empty = random per start
-	Dev         bool          `yaml:"dev"`          // pages mint tokens without a key (loopback only)
-	ICEServers  []ICEServer   `yaml:"ice_servers"`  // STUN/TURN servers handed to clients
-	TURN        TURNConfig    `yaml:"turn"`         // the embedded TURN server
-	Grace       time.Duration `yaml:"grace"`        // websocket resume window
-	LogLevel    string        `yaml:"log_level"`    // debug|info|warn|error
-	DataDir     string        `yaml:"data_dir"`     // the embedded store (face gallery)
-	ModelsDir   string        `yaml:"models_dir"`   // face and OCR weights; "" = <repo>/.cache/models
+	Listen   string   `yaml:"listen"`    // HTTP(S)+websocket address
+	PublicIP string   `yaml:"public_ip"` // NAT 1:1 address announced in ICE host candidates
+	UDPPort  int      `yaml:"udp_port"`  // the single ICE UDP port (UDP mux)
+	TCPPort  int      `yaml:"tcp_port"`  // ICE-TCP fallback port (0 disables)
+	ICEIPs   []string `yaml:"ice_ips"`   // restrict host candidates to these local IPs (empty = all)
+	// KeyframeInterval is the least time between two keyframe requests to a
+	// publisher, however many viewers ask.
+	KeyframeInterval time.Duration `yaml:"keyframe_interval"`
+	TLSCert          string        `yaml:"tls_cert"`     // PEM certificate file
+	TLSKey           string        `yaml:"tls_key"`      // PEM key file
+	SelfSigned       bool          `yaml:"self_signed"`  // make a throwaway certificate at start
+	APIKeys          []string      `yaml:"api_keys"`     // operator keys for POST /api/token
+	TokenSecret      string        `yaml:"token_secret"` // HMAC secret for tokens; empty = random per start
+	Dev              bool          `yaml:"dev"`          // pages mint tokens without a key (loopback only)
+	ICEServers       []ICEServer   `yaml:"ice_servers"`  // STUN/TURN servers handed to clients
+	TURN             TURNConfig    `yaml:"turn"`         // the embedded TURN server
+	Grace            time.Duration `yaml:"grace"`        // websocket resume window
+	LogLevel         string        `yaml:"log_level"`    // debug|info|warn|error
+	DataDir          string        `yaml:"data_dir"`     // the embedded store (face gallery)
+	ModelsDir        string        `yaml:"models_dir"`   // face and OCR weights; "" = <repo>/.cache/models
 	// TokenMaxTTL is the longest a token may live, minted or presented.
 	TokenMaxTTL time.Duration `yaml:"token_max_ttl"`
 	// AllowedOrigins are web origins besides the server's own whose pages may
@@ -85,13 +88,15 @@ type TURNConfig struct {
 // is a loopback address.
 func DefaultConfig() Config {
 	return Config{
-		Listen:   "127.0.0.1:8080",
-		UDPPort:  50000,
-		TCPPort:  50000,
-		Grace:    20 * time.Second,
-		LogLevel: "info",
-		DataDir:  "stoa-data",
-		TURN:     TURNConfig{Port: 3478, Realm: "stoa"},
+		Listen:  "127.0.0.1:8080",
+		UDPPort: 50000,
+		TCPPort: 50000,
+		Grace:   20 * time.Second,
+
+		KeyframeInterval: sfu.DefaultKeyframeInterval,
+		LogLevel:         "info",
+		DataDir:          "stoa-data",
+		TURN:             TURNConfig{Port: 3478, Realm: "stoa"},
 
 		TokenMaxTTL: 24 * time.Hour,
 		Limits: LimitsConfig{ClaimRate: 2, ClaimBurst: 10, MaxConnsPerIP: 512, IdleTimeout: 60 * time.Second,
@@ -125,6 +130,9 @@ var configOptions = []configOption{
 	{yaml: "tcp_port", env: "STOA_TCP_PORT", flag: "tcp-port", arg: "PORT",
 		help:  "ICE-TCP fallback port; 0 disables it",
 		value: func(c *Config) flag.Value { return (*optInt)(&c.TCPPort) }},
+	{yaml: "keyframe_interval", env: "STOA_KEYFRAME_INTERVAL", flag: "keyframe-interval", arg: "DURATION",
+		help:  "least time between two keyframe requests to a publisher, however many viewers ask",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.KeyframeInterval) }},
 	{yaml: "ice_ips", env: "STOA_ICE_IPS", flag: "ice-ip", arg: "IP",
 		def:   "all",
 		help:  "offer host candidates only on these local IPs; repeatable or comma list",
@@ -432,6 +440,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxRooms < 1 || c.Limits.MaxRoomParticipants < 2 || c.Limits.MaxSessions < 2 {
 		bad("limits: max_rooms must be at least 1, max_room_participants and max_sessions at least 2")
+	}
+	if c.KeyframeInterval < 50*time.Millisecond || c.KeyframeInterval > time.Minute {
+		bad("keyframe_interval %s must be between 50ms and 1m", c.KeyframeInterval)
 	}
 	if c.Limits.IdleTimeout <= 0 {
 		bad("limits.idle_timeout %s must be positive", c.Limits.IdleTimeout)

@@ -104,7 +104,8 @@ func serve(args []string) error {
 		tcpPort = -1
 	}
 	media, err := sfu.New(sfu.Config{UDPPort: cfg.UDPPort, TCPPort: tcpPort, ICEIPs: cfg.ICEIPs, PublicIP: cfg.PublicIP,
-		MaxRooms: cfg.Limits.MaxRooms, MaxParticipants: cfg.Limits.MaxRoomParticipants}, log)
+		MaxRooms: cfg.Limits.MaxRooms, MaxParticipants: cfg.Limits.MaxRoomParticipants,
+		KeyframeInterval: cfg.KeyframeInterval}, log)
 	if err != nil {
 		return err
 	}
