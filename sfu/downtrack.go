@@ -219,17 +219,36 @@ func (d *RTPDownTrack) WriteRTP(p *Packet) error {
 		return errNotBound
 	}
 	d.mu.Lock()
-	var old *LocalUpTrack
-	err := d.write(b, p, &old)
+	var prune bool
+	err := d.write(b, p, &prune)
 	d.mu.Unlock()
-	if old != nil {
-		old.RemoveDownTrack(d)
+	if prune {
+		d.pruneLayers()
 	}
 	return err
 }
 
-// write runs under d.mu; it sets *old to a layer the track just left.
-func (d *RTPDownTrack) write(b *binding, p *Packet, old **LocalUpTrack) error {
+// pruneLayers detaches the down track from every layer but the one it
+// forwards (and one it is switching to), once it has started or switched.
+func (d *RTPDownTrack) pruneLayers() {
+	d.mu.Lock()
+	var drop []*LocalUpTrack
+	target := d.target.Load()
+	for u := range d.attached {
+		if u != d.cur && int32(u.layer) != target { // not a switch still pending
+			drop = append(drop, u)
+			delete(d.attached, u)
+		}
+	}
+	d.mu.Unlock()
+	for _, u := range drop {
+		u.RemoveDownTrack(d)
+	}
+}
+
+// write runs under d.mu; *prune says it started on or switched to a layer,
+// so it should leave the others.
+func (d *RTPDownTrack) write(b *binding, p *Packet, prune *bool) error {
 	if d.closed {
 		return nil
 	}
@@ -250,6 +269,7 @@ func (d *RTPDownTrack) write(b *binding, p *Packet, old **LocalUpTrack) error {
 	case d.cur == nil:
 		if p.Layer == target {
 			d.start(b, src, p)
+			*prune = d.cur != nil && len(d.attached) > 1
 		}
 		return nil
 	case src == d.cur:
@@ -264,8 +284,7 @@ func (d *RTPDownTrack) write(b *binding, p *Packet, old **LocalUpTrack) error {
 		// case the first request fell inside the keyframe interval.
 		src.RequestKeyframe()
 	case p.Layer == target && p.Keyframe:
-		*old = d.cur
-		delete(d.attached, d.cur)
+		*prune = true
 		d.cur = src
 		d.rw.switchSource(src, p, d.vp8)
 		d.switches.Add(1)

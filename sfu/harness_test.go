@@ -78,14 +78,30 @@ type testPeer struct {
 	ready   chan struct{}
 	onTrack func(publisher string, tr *webrtc.TrackRemote, pc *webrtc.PeerConnection)
 
-	mu  sync.Mutex
-	pcs []*webrtc.PeerConnection
+	mu     sync.Mutex
+	pcs    []*webrtc.PeerConnection
+	layers [][]string // "layers" events, oldest first
 }
 
 func (tp *testPeer) Notify(ev Event) {
-	if ev.Type == EventOffer {
+	switch ev.Type {
+	case EventOffer:
 		go tp.answer(ev)
+	case EventLayers:
+		tp.mu.Lock()
+		tp.layers = append(tp.layers, ev.Layers)
+		tp.mu.Unlock()
 	}
+}
+
+// lastLayers is the layers the publisher was last told to send.
+func (tp *testPeer) lastLayers() []string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if len(tp.layers) == 0 {
+		return nil
+	}
+	return tp.layers[len(tp.layers)-1]
 }
 
 func (tp *testPeer) answer(ev Event) {

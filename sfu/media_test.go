@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -259,6 +260,9 @@ func TestSimulcastSwitchesLayers(t *testing.T) {
 		}
 	}
 	onLayer(1, "start")
+	if got := pubPeer.lastLayers(); !slices.Equal(got, []string{"h"}) {
+		t.Errorf("with its one viewer on the high layer the publisher was told to send %v, want [h]", got)
+	}
 	// Let both layers' bitrates be measured before estimates are compared.
 	time.Sleep(time.Second)
 	sendREMB(t, vp, 100_000)
@@ -269,6 +273,9 @@ func TestSimulcastSwitchesLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	onLayer(0, "StreamLow")
+	if got := pubPeer.lastLayers(); !slices.Equal(got, []string{"l", "h"}) {
+		t.Errorf("with its viewer on the low layer the publisher was told to send %v, want [l h]", got)
+	}
 	if err := vp.part.SetRemoteStreamType("pub", StreamHigh); err != nil {
 		t.Fatal(err)
 	}

@@ -56,9 +56,11 @@ type publication struct {
 	tracks []*LocalUpTrack
 	// sets groups tracks by published track: one layer each, or one per
 	// simulcast layer.
-	sets      []*layerSet
-	expected  int
-	info      StreamInfo
+	sets     []*layerSet
+	expected int
+	info     StreamInfo
+	// layers is what the publisher was last told to send ("layers").
+	layers    string
 	announced bool
 	timer     *time.Timer
 }
@@ -258,6 +260,9 @@ func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webr
 	up := NewUpTrack(t.Kind().String(), t.Kind(), t.Codec(), uint32(t.SSRC()), pub.pc.WriteRTCP)
 	up.rid = t.RID()
 	up.keyframeEvery = p.room.sfu.keyframeEvery
+	if up.rid != "" {
+		up.onWatched = func() { p.pauseUnwatched(pub) }
+	}
 	p.mu.Lock()
 	if p.pub != pub || p.closed {
 		p.mu.Unlock()
@@ -285,6 +290,9 @@ func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webr
 	p.wg.Add(2)
 	p.mu.Unlock()
 	set.add(up)
+	if up.rid != "" {
+		p.pauseUnwatched(pub)
+	}
 	go func() {
 		defer p.wg.Done()
 		up.Run(trackReader{t})
@@ -478,5 +486,39 @@ func (p *Participant) Wait(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// pauseUnwatched tells a simulcast publisher which layers to send: those
+// somebody watches, and always the highest (a new viewer, a snapshot or a
+// recording starts from it at once). An unwatched layer costs the
+// publisher's uplink and CPU for nothing; a viewer that switches to it
+// brings it back (its keyframe request follows).
+func (p *Participant) pauseUnwatched(pub *publication) {
+	p.mu.Lock()
+	if p.pub != pub || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	var rids []string
+	for _, s := range pub.sets {
+		layers := s.list()
+		if len(layers) < 2 {
+			continue
+		}
+		for i, u := range layers {
+			if i == len(layers)-1 || u.DownTracks() > 0 {
+				rids = append(rids, u.rid)
+			}
+		}
+	}
+	key := strings.Join(rids, ",")
+	changed := len(rids) > 0 && key != pub.layers
+	if changed {
+		pub.layers = key
+	}
+	p.mu.Unlock()
+	if changed {
+		p.notify(Event{Type: EventLayers, UID: p.uid, Layers: rids})
 	}
 }

@@ -22,6 +22,7 @@ const (
 	EventCandidate         = "candidate"
 	EventSubscribed        = "subscribed"
 	EventUnsubscribed      = "unsubscribed"
+	EventLayers            = "layers"
 )
 
 // Event is something a participant must be told: a change in its room or a
@@ -36,6 +37,9 @@ type Event struct {
 	PC        string
 	SDP       string
 	Candidate *webrtc.ICECandidateInit
+	// Layers, in a "layers" event to a simulcast publisher, are the RTP
+	// stream ids it should send; it pauses the others (nobody watches them).
+	Layers []string
 }
 
 // Listener receives a participant's events. Notify must not block: the

@@ -53,6 +53,9 @@ type LocalUpTrack struct {
 	// layer is the simulcast layer (0 lowest) and rid its RTP stream id.
 	layer int8
 	rid   string
+	// onWatched, if set, is called after a down track is added or removed
+	// (the publication pauses simulcast layers nobody watches).
+	onWatched func()
 	// keyframeEvery is the PLI coalescing interval.
 	keyframeEvery time.Duration
 	lastPLI       atomic.Int64
@@ -118,15 +121,22 @@ func (u *LocalUpTrack) AddDownTrack(d DownTrack) {
 	}
 	if u.ended.Load() || !u.fan.add(d) {
 		d.UpTrackEnded()
+		return
+	}
+	if u.onWatched != nil {
+		u.onWatched()
 	}
 }
 
 // RemoveDownTrack stops forwarding to d.
 func (u *LocalUpTrack) RemoveDownTrack(d DownTrack) {
-	u.fan.remove(d)
+	removed := u.fan.remove(d)
 	u.rembMu.Lock()
 	delete(u.rembEst, d)
 	u.rembMu.Unlock()
+	if removed && u.onWatched != nil {
+		u.onWatched()
+	}
 }
 
 // rembInterval is how often the publisher is told the subscribers' bandwidth.
