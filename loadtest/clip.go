@@ -257,7 +257,7 @@ func parseOgg(data []byte) (*Track, error) {
 		}
 		d, err := opusDuration(page)
 		if err != nil {
-			return nil, fmt.Errorf("Opus packet %d: %w", len(frames), err)
+			return nil, fmt.Errorf("opus packet %d: %w", len(frames), err)
 		}
 		// A page whose granule advances by more than its first packet's
 		// duration holds several packets, which the page reader cannot split.
@@ -269,7 +269,7 @@ func parseOgg(data []byte) (*Track, error) {
 		frames = append(frames, Frame{Data: page, Duration: d})
 	}
 	if len(frames) == 0 {
-		return nil, errors.New("Ogg has no Opus packets")
+		return nil, errors.New("the ogg file has no opus packets")
 	}
 	return &Track{Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 		SDPFmtpLine: "minptime=10;useinbandfec=1"}, Frames: frames}, nil
