@@ -302,3 +302,39 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// Padding-only packets (bandwidth probes) are not forwarded, and the
+// subscriber's numbering closes over them: it sees no gap, and a NACK for a
+// packet sent after the padding is answered with that packet.
+func TestDownTrackDropsPaddingWithoutAGap(t *testing.T) {
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1234, nil)
+	defer up.End()
+	w := &recordingWriter{keep: true}
+	d := boundDownTrack(up, w, 999, 100)
+	padding := func(seq uint16) []byte {
+		b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, Padding: true, PayloadType: 96, SequenceNumber: seq, Timestamp: 3000, SSRC: 1234},
+			PaddingSize: 4}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	up.Forward(marshal(t, 10, []byte{0x10, 0x00, 0xaa})) // keyframe
+	up.Forward(padding(11))
+	up.Forward(padding(12))
+	up.Forward(marshal(t, 13, []byte{0x10, 0x01, 0xbb}))
+	up.Forward(marshal(t, 14, []byte{0x10, 0x01, 0xcc}))
+	up.Flush()
+	var seqs []uint16
+	for _, p := range w.packets {
+		seqs = append(seqs, p.SequenceNumber)
+	}
+	if !slices.Equal(seqs, []uint16{10, 11, 12}) {
+		t.Fatalf("subscriber saw sequence numbers %v, want [10 11 12]", seqs)
+	}
+	d.HandleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 11}}}})
+	last := w.packets[len(w.packets)-1]
+	if len(w.packets) != 4 || last.SequenceNumber != 11 || !bytes.Equal(last.Payload, []byte{0x10, 0x01, 0xbb}) {
+		t.Fatalf("NACK for 11 retransmitted %+v % x, want the packet sent as 11 (publisher's 13)", last.Header, last.Payload)
+	}
+}
