@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -42,6 +43,12 @@ type RTPDownTrack struct {
 	ext      [2]rtp.Extension
 	payBuf   [maxPacketSize]byte
 	closed   bool
+	// Layer choice by bandwidth: when the viewer last lost packets or was
+	// moved down, whether a try up is under way and since when, and how
+	// long to wait before the next.
+	lastBad, probeAt time.Time
+	probing          bool
+	probeWait        time.Duration
 
 	packets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
 	lossFraction                                                   atomic.Uint32
@@ -171,31 +178,51 @@ func (d *RTPDownTrack) setPreferLow(low bool) {
 	d.chooseLayer()
 }
 
-// chooseLayer picks the layer to forward: the lowest if the viewer asked for
-// it, else the highest whose bitrate fits the viewer's bandwidth estimate
-// with a 20 % margin (the highest while no estimate came). A new target is
+// chooseLayer picks the layer to forward (pickLayer: the lowest if the
+// viewer asked for it, else what its bandwidth allows). A new target is
 // attached at once and taken over at its next keyframe, which is asked for.
 func (d *RTPDownTrack) chooseLayer() {
 	layers := d.set.list()
 	if len(layers) == 0 {
 		return
 	}
-	t := layers[len(layers)-1]
-	if d.preferLow.Load() {
-		t = layers[0]
-	} else if est := d.estimate.Load(); est > 0 && len(layers) > 1 {
-		t = layers[0]
-		for _, l := range layers[1:] {
-			if l.bitrate.Load()*12/10 <= est {
-				t = l
-			}
-		}
-	}
+	now := time.Now()
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return
 	}
+	in := layerInput{
+		bitrates: make([]uint64, len(layers)), cur: len(layers) - 1,
+		estimate: d.estimate.Load(), loss: uint8(d.lossFraction.Load()), preferLow: d.preferLow.Load(),
+	}
+	for i, l := range layers {
+		in.bitrates[i] = l.bitrate.Load()
+		if int32(l.layer) == d.target.Load() {
+			in.cur = i
+		}
+	}
+	if d.probeWait == 0 {
+		d.probeWait = probeAfter
+	}
+	if in.loss >= congestedLoss {
+		d.lastBad = now
+	}
+	if d.probing && now.Sub(d.probeAt) > probeAfter { // the last try up held
+		d.probing, d.probeWait = false, probeAfter
+	}
+	in.quiet, in.probeWait = now.Sub(d.lastBad), d.probeWait
+	pick, probe := pickLayer(in)
+	if pick < in.cur && !in.preferLow {
+		d.lastBad = now
+		if d.probing { // the try up failed: wait longer before the next
+			d.probing, d.probeWait = false, min(2*d.probeWait, probeMax)
+		}
+	}
+	if probe {
+		d.probing, d.probeAt = true, now
+	}
+	t := layers[pick]
 	changed := d.target.Swap(int32(t.layer)) != int32(t.layer)
 	attach := !d.attached[t]
 	d.attached[t] = true
@@ -426,6 +453,9 @@ func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				d.lossFraction.Store(uint32(r.FractionLost))
+			}
+			if len(p.Reports) > 0 && len(d.set.list()) > 1 {
+				d.chooseLayer()
 			}
 		}
 	}

@@ -338,3 +338,35 @@ func TestDownTrackDropsPaddingWithoutAGap(t *testing.T) {
 		t.Fatalf("NACK for 11 retransmitted %+v % x, want the packet sent as 11 (publisher's 13)", last.Header, last.Payload)
 	}
 }
+
+func TestPickLayer(t *testing.T) {
+	rates := []uint64{100_000, 300_000, 1_000_000}
+	tests := []struct {
+		name      string
+		in        layerInput
+		want      int
+		wantProbe bool
+	}{
+		{"one layer", layerInput{bitrates: rates[:1], estimate: 10}, 0, false},
+		{"the viewer asked for low", layerInput{bitrates: rates, cur: 2, estimate: 5e6, preferLow: true}, 0, false},
+		{"no estimate yet: the highest", layerInput{bitrates: rates, cur: 0}, 2, false},
+		{"an estimate that fits the top moves up at once", layerInput{bitrates: rates, cur: 0, estimate: 1_300_000}, 2, false},
+		{"up only as far as it fits", layerInput{bitrates: rates, cur: 0, estimate: 400_000}, 1, false},
+		{"a low estimate without loss is a cautious start", layerInput{bitrates: rates, cur: 2, estimate: 300_000}, 2, false},
+		{"a low estimate with loss is congestion", layerInput{bitrates: rates, cur: 2, estimate: 400_000, loss: 40}, 1, false},
+		{"congested below every layer: the lowest", layerInput{bitrates: rates, cur: 2, estimate: 50_000, loss: 40}, 0, false},
+		{"loss alone, the estimate still fits: stay", layerInput{bitrates: rates, cur: 1, estimate: 350_000, loss: 40}, 1, false},
+		{"quiet long enough after a move down: try one up", layerInput{bitrates: rates, cur: 0, estimate: 110_000, quiet: 9 * time.Second, probeWait: 8 * time.Second}, 1, true},
+		{"not quiet long enough: stay", layerInput{bitrates: rates, cur: 0, estimate: 110_000, quiet: 3 * time.Second, probeWait: 8 * time.Second}, 0, false},
+		{"no probe while losing", layerInput{bitrates: rates, cur: 0, estimate: 110_000, loss: 30, quiet: time.Minute, probeWait: 8 * time.Second}, 0, false},
+		{"no probe past the top", layerInput{bitrates: rates, cur: 2, estimate: 2e6, quiet: time.Minute, probeWait: 8 * time.Second}, 2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, probe := pickLayer(tc.in)
+			if got != tc.want || probe != tc.wantProbe {
+				t.Errorf("pickLayer(%+v) = %d, %v; want %d, %v", tc.in, got, probe, tc.want, tc.wantProbe)
+			}
+		})
+	}
+}

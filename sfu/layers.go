@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // layerSet is the up tracks of one published media track: one without
@@ -91,4 +92,65 @@ func ridLayer(rid string, arrived int) int8 {
 		return 2
 	}
 	return int8(arrived)
+}
+
+// Layer choice from bandwidth. A browser's receive-side estimate (REMB)
+// only grows past what it receives when the sender probes, which an SFU
+// forwarding a publisher's packets does not: after a move down, the
+// estimate settles near the low layer's rate and would never justify the
+// high one again. So the estimate alone moves a viewer down only when the
+// viewer also reports loss (real congestion, not a cautious start), moves it
+// up at once when it clearly fits a higher layer, and otherwise a viewer
+// that has been moved down tries the next layer up after a quiet spell
+// without loss (probing by switching), waiting twice as long after each try
+// that failed.
+const (
+	// congestedLoss is the reported loss (of 256) that confirms congestion: 5 %.
+	congestedLoss = 13
+	// fitMargin is the headroom an estimate needs over a layer's bitrate, in percent.
+	fitMargin = 120
+	// probeAfter is the first quiet spell before trying a layer up; it doubles
+	// after each failed try, up to probeMax.
+	probeAfter = 8 * time.Second
+	probeMax   = 2 * time.Minute
+)
+
+// layerInput is what a layer choice looks at.
+type layerInput struct {
+	bitrates  []uint64 // each layer's measured bitrate, lowest first
+	cur       int      // index of the layer forwarded now
+	estimate  uint64   // the viewer's REMB, 0 if none yet
+	loss      uint8    // the viewer's last reported fraction lost, of 256
+	preferLow bool
+	quiet     time.Duration // time since the last move down or loss
+	probeWait time.Duration // current wait before a probe up
+}
+
+// pickLayer returns the index of the layer to forward; probe says it is a
+// try one layer up that the estimate alone does not justify.
+func pickLayer(in layerInput) (layer int, probe bool) {
+	top := len(in.bitrates) - 1
+	switch {
+	case top <= 0:
+		return 0, false
+	case in.preferLow:
+		return 0, false
+	case in.estimate == 0:
+		return top, false
+	}
+	fits := 0
+	for i, br := range in.bitrates {
+		if br*fitMargin/100 <= in.estimate {
+			fits = i
+		}
+	}
+	switch {
+	case fits > in.cur:
+		return fits, false
+	case in.loss >= congestedLoss && in.estimate < in.bitrates[in.cur]:
+		return min(fits, in.cur), false
+	case in.cur < top && in.loss < congestedLoss && in.quiet >= in.probeWait:
+		return in.cur + 1, true
+	}
+	return in.cur, false
 }

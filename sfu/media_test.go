@@ -210,8 +210,9 @@ func TestBadViewersDoNotHurtTheOthers(t *testing.T) {
 	}
 }
 
-// sendREMB makes a viewer report a bandwidth estimate for what it receives.
-func sendREMB(t *testing.T, tp *testPeer, bps float32) {
+// sendREMB makes a viewer report a bandwidth estimate for what it
+// receives, with a receiver report of the given loss (of 256) before it.
+func sendREMB(t *testing.T, tp *testPeer, bps float32, loss uint8) {
 	t.Helper()
 	tp.mu.Lock()
 	pcs := append([]*webrtc.PeerConnection(nil), tp.pcs...)
@@ -219,7 +220,12 @@ func sendREMB(t *testing.T, tp *testPeer, bps float32) {
 	for _, pc := range pcs {
 		for _, r := range pc.GetReceivers() {
 			if tr := r.Track(); tr != nil {
-				if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: bps, SSRCs: []uint32{uint32(tr.SSRC())}}}); err != nil {
+				ssrc := uint32(tr.SSRC())
+				err := pc.WriteRTCP([]rtcp.Packet{
+					&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{SSRC: ssrc, FractionLost: loss}}},
+					&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: bps, SSRCs: []uint32{ssrc}},
+				})
+				if err != nil {
 					t.Logf("REMB: %v", err)
 				}
 			}
@@ -227,8 +233,9 @@ func sendREMB(t *testing.T, tp *testPeer, bps float32) {
 	}
 }
 
-// Simulcast: a viewer whose bandwidth estimate drops below the high layer's
-// bitrate is switched to the low layer, and back when it recovers; the
+// Simulcast: a congested viewer (its estimate below the high layer's
+// bitrate, and losing packets) is switched to the low layer, and back when
+// its estimate clearly fits the high one; the
 // viewer's own choice (SetRemoteStreamType) does the same. Every switch
 // happens at a keyframe, and the viewer sees one continuous stream: no
 // sequence gap, no picture-id jump.
@@ -265,9 +272,14 @@ func TestSimulcastSwitchesLayers(t *testing.T) {
 	}
 	// Let both layers' bitrates be measured before estimates are compared.
 	time.Sleep(time.Second)
-	sendREMB(t, vp, 100_000)
-	onLayer(0, "estimate 100 kbit/s")
-	sendREMB(t, vp, 5_000_000)
+	sendREMB(t, vp, 100_000, 0)
+	time.Sleep(500 * time.Millisecond)
+	if st := v.stats(); st.lastLayer != 1 {
+		t.Error("a low estimate without loss (a cautious start, not congestion) moved the viewer down")
+	}
+	sendREMB(t, vp, 100_000, 77)
+	onLayer(0, "estimate 100 kbit/s, 30 % loss")
+	sendREMB(t, vp, 5_000_000, 0)
 	onLayer(1, "estimate 5 Mbit/s")
 	if err := vp.part.SetRemoteStreamType("pub", StreamLow); err != nil {
 		t.Fatal(err)
