@@ -34,6 +34,7 @@ type Message struct {
 	Kind          string                   `json:"kind,omitempty"`
 	Muted         *bool                    `json:"muted,omitempty"`
 	StreamType    *int                     `json:"streamType,omitempty"`
+	Layers        []string                 `json:"layers,omitempty"`
 	AudioMuted    bool                     `json:"audioMuted,omitempty"`
 	VideoMuted    bool                     `json:"videoMuted,omitempty"`
 	Reason        string                   `json:"reason,omitempty"`
@@ -96,6 +97,10 @@ const (
 	TypeTokenWillExpire   = "token-will-expire"
 	TypeTokenExpired      = "token-expired"
 	TypeError             = "error"
+
+	// TypeLayers tells a simulcast publisher which layers (rids) to send:
+	// those somebody watches, and always the highest.
+	TypeLayers = sfu.EventLayers
 )
 
 // DecodeClientMessage parses one frame sent by a client and checks that its

@@ -304,7 +304,7 @@ func (ss *session) sendBytes(b []byte) {
 // Notify turns a participant's sfu event into a protocol message.
 func (ss *session) Notify(ev sfu.Event) {
 	m := Message{Type: ev.Type, UID: ev.UID, Role: ev.Role, Tag: ev.Tag, Reason: ev.Reason, Stream: ev.Stream,
-		PC: ev.PC, SDP: ev.SDP, Candidate: ev.Candidate}
+		PC: ev.PC, SDP: ev.SDP, Candidate: ev.Candidate, Layers: ev.Layers}
 	switch ev.Type {
 	case sfu.EventSubscribed:
 		ss.mu.Lock()

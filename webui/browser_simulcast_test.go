@@ -168,11 +168,33 @@ func TestBrowserDualStream(t *testing.T) {
 		b.fail("the low viewer decodes %d×%d, the high viewer %d×%d: want a narrower picture on low", lo1.Width, lo1.Height, hi1.Width, hi1.Height)
 	}
 
-	// Back to high, by uid as Agora 4.x calls it: the full picture arrives.
+	// Back to high, by uid as Agora 4.x calls it: the full picture arrives, and with nobody left on the low
+	// layer the server has the publisher pause it (layers ["h"]).
 	mustEval[bool](low, `__stoa.client.setRemoteVideoStreamType(1001, 0).then(() => true)`)
 	low.waitUntil("the low viewer, switched to high, decodes 640×360", func() (bool, error) {
 		v, err := low.videoIn()
 		ok := err == nil && v.Width == 640
 		return ok, seen(ok, v)
 	})
+	pub.waitUntil("the publisher pauses the unwatched low layer", func() (bool, error) {
+		active, err := evalJS[string](pub, activeLayersJS)
+		ok := err == nil && active == "h"
+		return ok, seen(ok, active)
+	})
+	// A viewer asking for low again brings it back.
+	mustEval[bool](low, `__stoa.client.setRemoteVideoStreamType(1001, 1).then(() => true)`)
+	pub.waitUntil("the publisher sends the low layer again", func() (bool, error) {
+		active, err := evalJS[string](pub, activeLayersJS)
+		ok := err == nil && active == "h,l"
+		return ok, seen(ok, active)
+	})
+	low.waitUntil("the low viewer decodes the low layer again", func() (bool, error) {
+		v, err := low.videoIn()
+		ok := err == nil && v.Width > 0 && v.Width < 640
+		return ok, seen(ok, v)
+	})
 }
+
+// activeLayersJS lists the rids of the publisher's active video encodings, sorted and comma-separated.
+const activeLayersJS = `__stoa.localStream.pc.getSenders().find((s) => s.track?.kind === 'video').getParameters()
+  .encodings.filter((e) => e.active !== false).map((e) => e.rid).sort().join(',')`

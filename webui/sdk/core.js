@@ -6,7 +6,7 @@
  */
 
 import { log } from './log.js';
-import { videoProfile, videoConstraints, applySenderProfile, preferCodec, dualStreamEncodings } from './profiles.js';
+import { videoProfile, videoConstraints, applySenderProfile, preferCodec, dualStreamEncodings, setActiveLayers } from './profiles.js';
 
 /** @typedef {import('./profiles.js').VideoProfile} VideoProfile
  * @typedef {import('./profiles.js').LowStreamParameter} LowStreamParameter */
@@ -419,6 +419,13 @@ export class Room extends Emitter {
         break;
       }
       case 'role-changed': this.#setRole(msg.uid, msg.role); break;
+      case 'layers': { // dual stream: send the layers somebody watches, pause the others
+        const entry = this.#pub;
+        if (entry && Array.isArray(msg.layers)) {
+          this.#run(entry, () => setActiveLayers(entry.pc, msg.layers)).catch((err) => log.warn('pause unwatched layers', err));
+        }
+        break;
+      }
       case 'offer': this.#onOffer(msg); return;
       case 'answer': this.#onAnswer(msg); return; // settles its request once applied
       case 'candidate': {

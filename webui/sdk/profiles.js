@@ -86,6 +86,27 @@ export async function applySenderProfile(pc, vp) {
 }
 
 /**
+ * Sends only the simulcast layers whose rid is in rids (the server's `layers`: those somebody watches, and
+ * always the highest) and pauses the others. Encodings without a rid, or a list naming none of them, are left
+ * as they are: a publication is never switched off entirely.
+ * @param {RTCPeerConnection} pc @param {string[]} rids
+ */
+export async function setActiveLayers(pc, rids) {
+  const sender = pc.getSenders().find((s) => s.track?.kind === 'video');
+  const params = sender?.getParameters();
+  const encodings = params?.encodings ?? [];
+  if (!encodings.some((e) => e.rid && rids.includes(e.rid))) return;
+  let changed = false;
+  for (const e of encodings) {
+    if (!e.rid) continue;
+    const active = rids.includes(e.rid);
+    changed ||= e.active !== active;
+    e.active = active;
+  }
+  if (changed) await sender.setParameters(params);
+}
+
+/**
  * Puts the chosen video codec first in the transceiver's preferences, like Agora's `codec` option; the server
  * answers with the first one it supports. For H264 the constrained-baseline, packetization-mode=1 variant goes
  * first: it is what Safari and hardware encoders on phones do best.
