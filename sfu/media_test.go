@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -306,8 +307,11 @@ func TestSimulcastSwitchesLayers(t *testing.T) {
 	if switches < 4 {
 		t.Errorf("%d layer switches counted, want 4", switches)
 	}
-	if err := vp.part.SetRemoteStreamType("pub", 7); err == nil {
-		t.Error("stream type 7 was accepted")
+	if err := vp.part.SetRemoteStreamType("pub", 7); !errors.Is(err, ErrBadStreamType) {
+		t.Errorf("stream type 7: %v, want ErrBadStreamType", err)
+	}
+	if err := vp.part.SetRemoteStreamType("nobody", StreamLow); !errors.Is(err, ErrStreamNotFound) {
+		t.Errorf("a stream type for a uid not in the room: %v, want ErrStreamNotFound (the choices stay bounded by the room)", err)
 	}
 	t.Logf("layers seen: %v, switches %d", st.layers, switches)
 }

@@ -184,9 +184,13 @@ func (p *Participant) Unsubscribe(uid string) error {
 
 // dropSubscription closes the subscription to uid if there is one.
 func (p *Participant) dropSubscription(uid string) bool {
+	gone := p.room.Participant(uid) == nil // asked before p.mu: the room lock is taken first, never inside p.mu
 	p.mu.Lock()
 	sub := p.subs[uid]
 	delete(p.subs, uid)
+	if gone { // uid left: its stream type goes too, so the map stays bounded by the room
+		delete(p.streamTypes, uid)
+	}
 	p.mu.Unlock()
 	if sub == nil {
 		return false
@@ -269,10 +273,14 @@ const (
 
 // SetRemoteStreamType chooses the layer p receives of uid's simulcast video:
 // the highest layer its bandwidth allows (StreamHigh) or the lowest
-// (StreamLow). It may be called before the subscription exists.
+// (StreamLow). uid must be in the room; it may not publish yet, and the
+// choice holds across its republishing until it leaves.
 func (p *Participant) SetRemoteStreamType(uid string, t StreamType) error {
 	if t != StreamHigh && t != StreamLow {
 		return fmt.Errorf("stream type %d: %w", t, ErrBadStreamType)
+	}
+	if q := p.room.Participant(uid); q == nil || q == p {
+		return fmt.Errorf("stream type for %q: %w", uid, ErrStreamNotFound)
 	}
 	p.mu.Lock()
 	if p.streamTypes == nil {

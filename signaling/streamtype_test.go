@@ -47,8 +47,10 @@ func TestDecodeSetStreamType(t *testing.T) {
 }
 
 // Any joined participant may choose the layer it receives, of a publisher
-// that is there or not yet (the sfu keeps the choice for the subscription to
-// come); the reply echoes the choice, and a refusal leaves the socket open.
+// in the room, before or after subscribing (the sfu keeps the choice for the
+// subscription to come); the reply echoes the choice, a uid not in the room is
+// refused (stream_not_found: the choices stay bounded by the room), and a
+// refusal leaves the socket open.
 func TestSetStreamType(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -63,11 +65,14 @@ func TestSetStreamType(t *testing.T) {
 	}{
 		{"an audience viewer, of a participant who is there", "1001", sfu.StreamLow},
 		{"an audience viewer, back to high", "1001", sfu.StreamHigh},
-		{"an audience viewer, of a uid not (yet) in the room", "3003", sfu.StreamLow},
 	} {
 		if err := viewer.SetRemoteStreamType(ctx, c.uid, c.t); err != nil {
 			t.Fatalf("%s: %v", c.who, err)
 		}
+	}
+	var nf *signaling.Error
+	if err := viewer.SetRemoteStreamType(ctx, "3003", sfu.StreamLow); !errors.As(err, &nf) || nf.Code != signaling.CodeStreamNotFound {
+		t.Fatalf("a uid not in the room: %v, want %s", err, signaling.CodeStreamNotFound)
 	}
 	if err := host.SetRemoteStreamType(ctx, "2002", sfu.StreamLow); err != nil {
 		t.Fatalf("a host: %v", err)
