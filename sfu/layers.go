@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,4 +154,38 @@ func pickLayer(in layerInput) (layer int, probe bool) {
 		return in.cur + 1, true
 	}
 	return in.cur, false
+}
+
+// pauseUnwatched tells a simulcast publisher which layers to send: those
+// somebody watches, and always the highest (a new viewer, a snapshot or a
+// recording starts from it at once). An unwatched layer costs the
+// publisher's uplink and CPU for nothing; a viewer that switches to it
+// brings it back (its keyframe request follows).
+func (p *Participant) pauseUnwatched(pub *publication) {
+	p.mu.Lock()
+	if p.pub != pub || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	var rids []string
+	for _, s := range pub.sets {
+		layers := s.list()
+		if len(layers) < 2 {
+			continue
+		}
+		for i, u := range layers {
+			if i == len(layers)-1 || u.DownTracks() > 0 {
+				rids = append(rids, u.rid)
+			}
+		}
+	}
+	key := strings.Join(rids, ",")
+	changed := len(rids) > 0 && key != pub.layers
+	if changed {
+		pub.layers = key
+	}
+	p.mu.Unlock()
+	if changed {
+		p.notify(Event{Type: EventLayers, UID: p.uid, Layers: rids})
+	}
 }
