@@ -49,9 +49,13 @@ type RTPDownTrack struct {
 	lastBad, probeAt time.Time
 	probing          bool
 	probeWait        time.Duration
+	// sendRTCP sends the subscriber's sender reports; lastSR is when the
+	// last one went (a packet's arrival time).
+	sendRTCP func([]rtcp.Packet) error
+	lastSR   int64
 
-	packets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
-	lossFraction                                                   atomic.Uint32
+	packets, octets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
+	lossFraction                                                           atomic.Uint32
 }
 
 type binding struct {
@@ -248,9 +252,16 @@ func (d *RTPDownTrack) WriteRTP(p *Packet) error {
 	d.mu.Lock()
 	var prune bool
 	err := d.write(b, p, &prune)
+	var sr *rtcp.SenderReport
+	if err == nil && d.cur != nil && d.rw.started {
+		sr = d.senderReport(b, p)
+	}
 	d.mu.Unlock()
 	if prune {
 		d.pruneLayers()
+	}
+	if sr != nil {
+		_ = d.sendRTCP([]rtcp.Packet{sr})
 	}
 	return err
 }
@@ -384,6 +395,7 @@ func (d *RTPDownTrack) emit(b *binding, p *Packet) (out bool, err error) {
 	}
 	d.rw.sent(&d.hdr, payload, d.vp8)
 	d.packets.Add(1)
+	d.octets.Add(uint64(len(payload)))
 	return true, err
 }
 

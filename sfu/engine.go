@@ -47,8 +47,9 @@ const (
 
 // engine builds the PeerConnections of both directions: publishers' (we
 // receive: NACK generator, receiver reports, TWCC feedback) and subscribers'
-// (we send: sender reports; NACKs and PLIs are handled by our down tracks
-// against the shared packet cache).
+// (no interceptors: our down tracks send the sender reports, carrying the
+// publisher's clock, and answer NACKs and PLIs from the shared packet cache,
+// so a forwarded packet goes straight to SRTP).
 type engine struct {
 	up, down *webrtc.API
 	udpMux   ice.UDPMux
@@ -179,11 +180,6 @@ func newEngine(cfg Config, log *slog.Logger) (*engine, error) {
 		return nil, err
 	}
 	downReg := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sender reports: %w", err)
-	}
-	downReg.Add(sr)
 	e.down = webrtc.NewAPI(webrtc.WithMediaEngine(downMedia), webrtc.WithInterceptorRegistry(downReg), webrtc.WithSettingEngine(s))
 	return e, nil
 }

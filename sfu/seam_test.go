@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -235,5 +236,62 @@ func TestNewStreamSubscribesViewersSideBySide(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("only %d of %d viewers' subscriptions got under way while the first was held", i, n)
 		}
+	}
+}
+
+// A viewer gets sender reports that carry the publisher's clock: the NTP
+// time of each report is the publisher's wall-clock time of the RTP
+// timestamp it names, per the publisher's own latest report.
+func TestViewersGetThePublishersClock(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookFor)
+	defer cancel()
+	s := newTestSFU(t, Config{})
+	pubPeer := join(t, s, "clock", "pub", false, peerOptions{}, nil)
+	publish(t, pubPeer, 1)
+	up := waitPublished(ctx, t, pubPeer)[0].(*LocalUpTrack)
+	srs := make(chan *rtcp.SenderReport, 16)
+	join(t, s, "clock", "viewer", true, peerOptions{}, func(_ string, tr *webrtc.TrackRemote, pc *webrtc.PeerConnection) {
+		for _, r := range pc.GetReceivers() {
+			if r.Track() != tr {
+				continue
+			}
+			go func() {
+				for {
+					pkts, _, err := r.ReadRTCP()
+					if err != nil {
+						return
+					}
+					for _, p := range pkts {
+						if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(tr.SSRC()) {
+							select {
+							case srs <- sr:
+							default:
+							}
+						}
+					}
+				}
+			}()
+		}
+	})
+	var sr *rtcp.SenderReport
+	for sr == nil {
+		select {
+		case got := <-srs:
+			if _, ok := up.TimeMapping(); ok { // a report made after the publisher's own
+				sr = got
+			}
+		case <-ctx.Done():
+			t.Fatal("the viewer got no sender report carrying the publisher's clock")
+		}
+	}
+	m, _ := up.TimeMapping()
+	want := m.Time(sr.RTPTime) // the first source keeps the publisher's timestamps
+	secs := int64(sr.NTPTime>>32) - ntpUnixOffset
+	got := time.Unix(secs, int64((sr.NTPTime&0xffffffff)*uint64(time.Second)>>32))
+	if d := got.Sub(want); d < -50*time.Millisecond || d > 50*time.Millisecond {
+		t.Errorf("the viewer's report puts RTP %d at %v; the publisher's clock says %v (%v apart)", sr.RTPTime, got, want, d)
+	}
+	if sr.PacketCount == 0 || sr.OctetCount == 0 {
+		t.Errorf("sender report counts %d packets, %d octets", sr.PacketCount, sr.OctetCount)
 	}
 }

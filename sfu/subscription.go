@@ -63,6 +63,7 @@ func (p *Participant) Subscribe(uid string) error {
 	senders := make([]*webrtc.RTPSender, 0, len(sets))
 	for _, set := range sets {
 		d := newRTPDownTrack(set.id, uid, set)
+		d.sendRTCP = pc.WriteRTCP
 		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.removeSub(sub)
