@@ -218,21 +218,7 @@ func publish(t testing.TB, tp *testPeer, perDelta int, sizes ...int) *synthPubli
 	for _, rid := range rids {
 		go sp.readRTCP(sender, rid)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offerSDP, err := setLocalAndGather(pc, offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ans, err := tp.part.Publish(offerSDP, false, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
-		t.Fatal(err)
-	}
+	negotiatePublish(t, tp, pc)
 	if len(rids) > 1 {
 		sp.rids = rids
 		for _, tx := range pc.GetTransceivers() {
@@ -278,6 +264,27 @@ func (sp *synthPublisher) readRTCP(sender *webrtc.RTPSender, rid string) {
 				sp.force.Store(true)
 			}
 		}
+	}
+}
+
+// negotiatePublish offers pc's tracks as tp's publication and applies the
+// SFU's answer.
+func negotiatePublish(t testing.TB, tp *testPeer, pc *webrtc.PeerConnection) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offerSDP, err := setLocalAndGather(pc, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := tp.part.Publish(offerSDP, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -74,21 +74,7 @@ func publishClip(t *testing.T, tp *testPeer, frames [][]byte) {
 	if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offerSDP, err := setLocalAndGather(pc, offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ans, err := tp.part.Publish(offerSDP, false, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
-		t.Fatal(err)
-	}
+	negotiatePublish(t, tp, pc)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
