@@ -37,11 +37,14 @@ type fanout struct {
 	where  map[DownTrack]*shard
 	total  int
 	closed bool
-	wg     sync.WaitGroup
+	// stop ends the writers; the queues are never closed, so a late send
+	// or flush cannot panic.
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newFanout() *fanout {
-	f := &fanout{where: map[DownTrack]*shard{}}
+	f := &fanout{where: map[DownTrack]*shard{}, stop: make(chan struct{})}
 	f.shards.Store(&[]*shard{})
 	return f
 }
@@ -138,7 +141,8 @@ func (f *fanout) send(p *Packet) {
 	}
 }
 
-// flush waits until every packet enqueued before it has been written.
+// flush waits until every packet enqueued before it has been written (or
+// the fanout is closed).
 func (f *fanout) flush() {
 	for _, sh := range *f.shards.Load() {
 		b := newPacket()
@@ -146,14 +150,19 @@ func (f *fanout) flush() {
 		done := b.barrier
 		select {
 		case sh.q <- b:
-			<-done
-		default:
+		case <-f.stop:
 			b.Release()
+			return
+		}
+		select {
+		case <-done:
+		case <-f.stop:
+			return
 		}
 	}
 }
 
-// close stops the writer goroutines after they drain their queues.
+// close stops the writer goroutines once they have written what is queued.
 func (f *fanout) close() {
 	f.mu.Lock()
 	if f.closed {
@@ -161,27 +170,41 @@ func (f *fanout) close() {
 		return
 	}
 	f.closed = true
-	shards := *f.shards.Load()
 	f.mu.Unlock()
-	for _, sh := range shards {
-		close(sh.q)
-	}
+	close(f.stop)
 	f.wg.Wait()
 }
 
 func (f *fanout) run(sh *shard) {
 	defer f.wg.Done()
-	for p := range sh.q {
-		if p.barrier != nil {
-			close(p.barrier)
-			p.Release()
-			continue
+	for {
+		select {
+		case p := <-sh.q:
+			f.write(sh, p)
+		case <-f.stop:
+			for { // write what is queued, then end
+				select {
+				case p := <-sh.q:
+					f.write(sh, p)
+				default:
+					return
+				}
+			}
 		}
-		for _, d := range *sh.downs.Load() {
-			_ = d.WriteRTP(p)
-		}
-		p.Release()
 	}
+}
+
+// write hands one queued packet (or flush marker) to the shard's down tracks.
+func (f *fanout) write(sh *shard, p *Packet) {
+	if p.barrier != nil {
+		close(p.barrier)
+		p.Release()
+		return
+	}
+	for _, d := range *sh.downs.Load() {
+		_ = d.WriteRTP(p)
+	}
+	p.Release()
 }
 
 // dropped sums the packets lost to full shard queues.

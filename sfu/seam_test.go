@@ -297,3 +297,24 @@ func TestViewersGetThePublishersClock(t *testing.T) {
 		t.Errorf("sender report counts %d packets, %d octets", sr.PacketCount, sr.OctetCount)
 	}
 }
+
+// An up track that ended takes late packets and flushes without panicking
+// or hanging, and a down track added after the end is told so at once.
+func TestUpTrackAfterEnd(t *testing.T) {
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 1, nil)
+	w := &recordingWriter{keep: true}
+	boundDownTrack(up, w, 9, 96)
+	up.Forward(marshal(t, 1, []byte{0x10, 0x00, 0xaa}))
+	up.End()
+	if len(w.packets) != 1 {
+		t.Errorf("End wrote %d queued packets, want 1", len(w.packets))
+	}
+	up.Forward(marshal(t, 2, []byte{0x10, 0x01, 0xbb})) // a producer's late packet
+	up.Flush()
+	up.End()
+	c := &blockingConsumer{release: make(chan struct{})}
+	up.AddDownTrack(c)
+	if !c.ended.Load() {
+		t.Error("a down track added after the end was not told the track ended")
+	}
+}
