@@ -10,14 +10,13 @@ import (
 // what the browser needs to keep audio and video in sync.
 const srInterval = int64(time.Second)
 
-// senderReport builds the sender report due after p went out as hdr, or
-// nil. It runs under d.mu. The report carries the publisher's own clock: the
+// senderReport builds the sender report due after p, or nil. It runs under d.mu. The report carries the publisher's own clock: the
 // NTP time its latest sender report gives this packet's timestamp (so audio
 // and video stay in sync exactly as the publisher captured them, whatever the
 // forwarding jitter), or the packet's arrival time before any report came.
 func (d *RTPDownTrack) senderReport(b *binding, p *Packet) *rtcp.SenderReport {
-	if d.sendRTCP == nil || p.Arrival-d.lastSR < srInterval {
-		return nil
+	if d.sendRTCP == nil || p.Arrival-d.lastSR < srInterval || p.Layer != d.cur.layer {
+		return nil // not due, or p is of a layer this track does not forward
 	}
 	d.lastSR = p.Arrival
 	at := time.Unix(0, p.Arrival)
@@ -25,7 +24,7 @@ func (d *RTPDownTrack) senderReport(b *binding, p *Packet) *rtcp.SenderReport {
 		at = m.Time(p.Timestamp)
 	}
 	return &rtcp.SenderReport{
-		SSRC: b.ssrc, NTPTime: toNTP(at), RTPTime: d.hdr.Timestamp,
+		SSRC: b.ssrc, NTPTime: toNTP(at), RTPTime: p.Timestamp + d.rw.cur.ts, // p's timestamp as this track numbers it
 		PacketCount: uint32(d.packets.Load()), OctetCount: uint32(d.octets.Load()),
 	}
 }
