@@ -90,6 +90,14 @@ func (b *Buffered) Dropped() uint64 { return b.dropped.Load() }
 // Passed is how many packets reached the consumer.
 func (b *Buffered) Passed() uint64 { return b.passed.Load() }
 
+// Finish lets the consumer take what is queued, tells it the track ended,
+// and waits for its goroutine to end. Detach the Buffered from its up track
+// first.
+func (b *Buffered) Finish() {
+	b.UpTrackEnded()
+	<-b.done
+}
+
 // Close stops the goroutine, dropping what is queued, and waits for it
 // (that is, for the consumer's WriteRTP under way to return). Detach the
 // Buffered from its up track first.

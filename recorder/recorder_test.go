@@ -1,0 +1,277 @@
+package recorder
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+	"github.com/stoa-video/stoa/sfu"
+)
+
+// The clips are made by ffmpeg from its test sources; a test that needs them
+// skips with one line when ffmpeg is absent.
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (make deps installs it): no real media to record", tool)
+		}
+	}
+}
+
+func ffmpeg(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+	}
+}
+
+// clip is known media: VP8 frames (a keyframe every 2 s) and Opus packets
+// (20 ms each), seconds long.
+type clip struct {
+	video [][]byte
+	keys  []bool
+	audio [][]byte
+}
+
+func makeClip(t *testing.T, seconds int) clip {
+	t.Helper()
+	dir := t.TempDir()
+	ivf, ogg := filepath.Join(dir, "v.ivf"), filepath.Join(dir, "a.ogg")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-t", strconv.Itoa(seconds),
+		"-c:v", "libvpx", "-b:v", "300k", "-g", "30", "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0", ivf)
+	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", strconv.Itoa(seconds), "-ac", "2",
+		"-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-page_duration", "20000", ogg)
+	var c clip
+	f, err := os.Open(ivf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		fr, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.video = append(c.video, fr)
+		c.keys = append(c.keys, fr[0]&1 == 0)
+	}
+	af, err := os.Open(ogg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer af.Close()
+	or, _, err := oggreader.NewWith(af)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		page, hdr, err := or.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, isHeader := hdr.HeaderType(page); isHeader || len(page) == 0 {
+			continue
+		}
+		c.audio = append(c.audio, page)
+	}
+	return c
+}
+
+// feeder plays a clip into two up tracks as a publisher's RTP would arrive,
+// dropping a share of the packets (loss between publisher and SFU).
+type feeder struct {
+	video, audio *sfu.LocalUpTrack
+	loss         float64
+	rng          *rand.Rand
+	sent         int
+}
+
+func newFeeder(loss float64) *feeder {
+	vc := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+	ac := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
+	return &feeder{
+		video: sfu.NewUpTrack("video", webrtc.RTPCodecTypeVideo, vc, 1111, nil),
+		audio: sfu.NewUpTrack("audio", webrtc.RTPCodecTypeAudio, ac, 2222, nil),
+		loss:  loss, rng: rand.New(rand.NewSource(7)),
+	}
+}
+
+func (f *feeder) send(t *testing.T, up *sfu.LocalUpTrack, p *rtp.Packet) {
+	if f.loss > 0 && f.rng.Float64() < f.loss {
+		return
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Forward(b)
+	f.sent++
+}
+
+// senderReports gives both tracks the publisher's clock: video's RTP 0 was
+// captured at base, audio's at base + audioDelay (the ground truth the
+// recording's timeline is checked against).
+func (f *feeder) senderReports(base time.Time, audioDelay time.Duration) {
+	f.video.HandleRTCP([]rtcp.Packet{&rtcp.SenderReport{SSRC: 1111, NTPTime: toNTPTime(base)}})
+	f.audio.HandleRTCP([]rtcp.Packet{&rtcp.SenderReport{SSRC: 2222, NTPTime: toNTPTime(base.Add(audioDelay))}})
+}
+
+func toNTPTime(t time.Time) uint64 {
+	secs := uint64(t.Unix() + 2208988800)
+	return secs<<32 | uint64(t.Nanosecond())<<32/uint64(time.Second)
+}
+
+// play sends the clip: video at 15 fps, audio at 50 packets/s, audio
+// starting audioDelay after video and silent (no packets, as with DTX) for
+// the span [silenceFrom, silenceTo). speed > 1 plays faster than real time
+// (the timestamps carry the timeline, not the pace).
+func (f *feeder) play(t *testing.T, c clip, audioDelay, silenceFrom, silenceTo time.Duration, speed float64) {
+	vp := rtp.NewPacketizer(1200, 96, 1111, &codecs.VP8Payloader{}, rtp.NewRandomSequencer(), 90000)
+	ap := rtp.NewPacketizer(1200, 111, 2222, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
+	start := time.Now()
+	vi, ai := 0, 0
+	for vi < len(c.video) || ai < len(c.audio) {
+		vt := time.Duration(vi) * time.Second / 15
+		at := audioDelay + time.Duration(ai)*20*time.Millisecond
+		if vi < len(c.video) && (ai >= len(c.audio) || vt <= at) {
+			for _, p := range vp.Packetize(c.video[vi], 6000) {
+				p.Timestamp = uint32(vi * 6000)
+				f.send(t, f.video, p)
+			}
+			vi++
+		} else {
+			if at < silenceFrom || at >= silenceTo {
+				for _, p := range ap.Packetize(c.audio[ai], 960) {
+					p.Timestamp = uint32(ai * 960)
+					f.send(t, f.audio, p)
+				}
+			}
+			ai++
+		}
+		next := time.Duration(float64(min(vt, at)) / speed)
+		if d := time.Until(start.Add(next)); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	f.video.Flush()
+	f.audio.Flush()
+}
+
+// probe is what ffprobe says of a file.
+type probe struct {
+	Streams []struct {
+		CodecType    string `json:"codec_type"`
+		CodecName    string `json:"codec_name"`
+		NbReadFrames string `json:"nb_read_frames"`
+		Width        int    `json:"width"`
+	} `json:"streams"`
+	Format struct {
+		Duration string `json:"duration"`
+	} `json:"format"`
+}
+
+func ffprobe(t *testing.T, path string) probe {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probe
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// decodeErrors is what `ffmpeg -v error -i FILE -f null -` prints.
+func decodeErrors(t *testing.T, path string) string {
+	t.Helper()
+	out, _ := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+func record(t *testing.T, c clip, loss float64, audioDelay, silenceFrom, silenceTo time.Duration) (Part, Stats) {
+	t.Helper()
+	f := newFeeder(loss)
+	base := time.Now()
+	f.senderReports(base, audioDelay)
+	rec, err := Start([]sfu.UpTrack{f.video, f.audio}, Options{ID: "rec", Dir: t.TempDir(), Room: "r", UID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.play(t, c, audioDelay, silenceFrom, silenceTo, 4)
+	parts, err := rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 {
+		t.Fatalf("%d parts, want 1", len(parts))
+	}
+	return parts[0], rec.Stats()
+}
+
+// A 10 s recording of VP8 + Opus: one video and one audio stream, 10 s long,
+// decoding without an error, every frame sent kept.
+func TestRecordTenSeconds(t *testing.T) {
+	needFFmpeg(t)
+	c := makeClip(t, 10)
+	part, st := record(t, c, 0, 0, 0, 0)
+	p := ffprobe(t, part.Path)
+	var video, audio int
+	var frames int
+	for _, s := range p.Streams {
+		switch s.CodecType {
+		case "video":
+			video++
+			frames, _ = strconv.Atoi(s.NbReadFrames)
+			if s.CodecName != "vp8" || s.Width != 320 {
+				t.Errorf("video stream %+v", s)
+			}
+		case "audio":
+			audio++
+			if s.CodecName != "opus" {
+				t.Errorf("audio stream %+v", s)
+			}
+		}
+	}
+	if video != 1 || audio != 1 {
+		t.Fatalf("%d video and %d audio streams, want one each", video, audio)
+	}
+	dur, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	if dur < 9.8 || dur > 10.2 {
+		t.Errorf("duration %.3f s, want 10 ± 0.2", dur)
+	}
+	if e := decodeErrors(t, part.Path); e != "" {
+		t.Errorf("ffmpeg decoding the file says:\n%s", e)
+	}
+	if frames != len(c.video) {
+		t.Errorf("%d video frames in the file, %d sent", frames, len(c.video))
+	}
+	t.Logf("%s: %.3f s, %d/%d video frames; stats %+v", filepath.Base(part.Path), dur, frames, len(c.video), st)
+}
