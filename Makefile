@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzForward -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzVP8FrameSize -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzH264FrameSize -fuzztime 20s ./sfu/
+	$(GO) test -run '^$$' -fuzz FuzzClusters -fuzztime 20s ./recorder/
 
 clean:
 	rm -rf bin

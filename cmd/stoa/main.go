@@ -35,6 +35,7 @@ commands:
   loadtest  measure a server: N publishers play a clip to M subscribers (stoa loadtest --help)
   face      face detection and verification: stoa face detect|verify|enroll|identify (stoa face --help)
   ocr       read text or a document's fields from an image: stoa ocr [--kind KIND] [--json] IMG
+  recordings  recordings on disk: stoa recordings verify [--key PUBKEY] [--data-dir DIR] FILE... (stoa recordings --help)
   version   print the version
 `
 
@@ -51,6 +52,8 @@ func main() {
 		err = faceCmd(os.Args[2:], os.Stdout)
 	case "ocr":
 		err = ocrCmd(os.Args[2:], os.Stdout)
+	case "recordings":
+		err = recordingsCmd(os.Args[2:], os.Stdout)
 	case "loadtest":
 		err = loadtestCmd(os.Args[2:], os.Stdout)
 	case "version":
