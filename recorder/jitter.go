@@ -9,7 +9,9 @@ import (
 // How long a track waits for a missing packet (the publisher's NACK
 // retransmission, asked for by the SFU's receiver) before it gives the gap
 // up: long enough for a retransmission over a poor mobile link, short enough
-// that the recorder does not hold seconds of video in memory.
+// that the recorder does not hold seconds of video in memory. The wait is
+// measured in media time (how far the stream has moved on past the gap), so
+// it means the same whatever the pace the packets come at.
 const (
 	videoWait = 2 * time.Second
 	audioWait = 300 * time.Millisecond
@@ -34,24 +36,33 @@ type slot struct {
 // never copies.
 type jitterBuffer struct {
 	video bool
-	wait  int64
+	wait  int64 // in RTP clock ticks
 	ring  []slot
 
 	started bool
 	head    int64 // the next sequence number to hand out
 	high    int64 // the highest seen
-	newest  int64 // the latest arrival, ns
-	gapAt   int64 // when the gap at head was first seen (arrival ns), 0 if none
+	newest  int64 // the highest RTP timestamp seen, extended
+	haveGap bool
+	gapAt   int64 // newest when the gap at head was first seen
 
 	lost, late uint64
 }
 
-func newJitterBuffer(video bool) *jitterBuffer {
-	j := &jitterBuffer{video: video, wait: int64(audioWait), ring: make([]slot, audioRing)}
+func newJitterBuffer(video bool, clock int64) *jitterBuffer {
+	j := &jitterBuffer{video: video, wait: int64(audioWait) * clock / int64(time.Second), ring: make([]slot, audioRing)}
 	if video {
-		j.wait, j.ring = int64(videoWait), make([]slot, videoRing)
+		j.wait, j.ring = int64(videoWait)*clock/int64(time.Second), make([]slot, videoRing)
 	}
 	return j
+}
+
+// extendTS turns an RTP timestamp into one that does not wrap, near newest.
+func (j *jitterBuffer) extendTS(ts uint32) int64 {
+	if !j.started {
+		return int64(ts)
+	}
+	return j.newest + int64(int32(ts-uint32(j.newest)))
 }
 
 // extend turns a 16-bit sequence number into one that does not wrap.
@@ -66,8 +77,9 @@ func (j *jitterBuffer) extend(seq uint16) int64 {
 // late (its place was given up) or twice.
 func (j *jitterBuffer) push(p *sfu.Packet) bool {
 	ext := j.extend(p.SequenceNumber)
+	ts := j.extendTS(p.Timestamp)
 	if !j.started {
-		j.started, j.head, j.high = true, ext, ext
+		j.started, j.head, j.high, j.newest = true, ext, ext, ts
 	}
 	if ext < j.head {
 		j.late++
@@ -89,8 +101,8 @@ func (j *jitterBuffer) push(p *sfu.Packet) bool {
 	if ext > j.high {
 		j.high = ext
 	}
-	if p.Arrival > j.newest {
-		j.newest = p.Arrival
+	if ts > j.newest {
+		j.newest = ts
 	}
 	return true
 }
@@ -113,7 +125,7 @@ func (j *jitterBuffer) releaseTo(end int64) {
 			*s = slot{}
 		}
 	}
-	j.gapAt = 0
+	j.haveGap = false
 }
 
 // skipTo gives up everything before end, counting what was never received.
@@ -137,7 +149,7 @@ func (j *jitterBuffer) next(final bool, run []*sfu.Packet) (out []*sfu.Packet, g
 			if !j.giveUp(final) {
 				return nil, gap
 			}
-			j.skipTo(j.head + 1)
+			j.skipMissing(j.head)
 			gap = true
 			continue
 		}
@@ -157,8 +169,8 @@ func (j *jitterBuffer) next(final bool, run []*sfu.Packet) (out []*sfu.Packet, g
 				if e <= j.high && !j.giveUp(final) {
 					return nil, gap // a hole in the frame: wait for its retransmission
 				}
-				// The frame cannot be completed: give it up.
-				j.skipTo(e)
+				// The frame cannot be completed: give it up, and the hole.
+				j.skipMissing(e)
 				gap = true
 				break
 			}
@@ -171,13 +183,23 @@ func (j *jitterBuffer) next(final bool, run []*sfu.Packet) (out []*sfu.Packet, g
 	return nil, gap
 }
 
+// skipMissing gives up everything before from and the run of missing
+// packets that starts there, at once: the wait was for all of them.
+func (j *jitterBuffer) skipMissing(from int64) {
+	e := from
+	for e <= j.high && j.at(e) == nil {
+		e++
+	}
+	j.skipTo(e)
+}
+
 // giveUp reports whether the gap at the head has waited long enough.
 func (j *jitterBuffer) giveUp(final bool) bool {
 	if final {
 		return true
 	}
-	if j.gapAt == 0 {
-		j.gapAt = j.newest
+	if !j.haveGap {
+		j.haveGap, j.gapAt = true, j.newest
 	}
 	return j.newest-j.gapAt >= j.wait
 }

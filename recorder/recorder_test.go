@@ -275,3 +275,81 @@ func TestRecordTenSeconds(t *testing.T) {
 	}
 	t.Logf("%s: %.3f s, %d/%d video frames; stats %+v", filepath.Base(part.Path), dur, frames, len(c.video), st)
 }
+
+// Loss between publisher and SFU that no retransmission repairs: the file
+// still decodes without an error (frames are dropped to the next keyframe
+// after a gap, never written with holes).
+func TestRecordWithLoss(t *testing.T) {
+	needFFmpeg(t)
+	c := makeClip(t, 10)
+	for _, loss := range []float64{0.05, 0.20} {
+		t.Run(strconv.Itoa(int(loss*100))+"%", func(t *testing.T) {
+			part, st := record(t, c, loss, 0, 0, 0)
+			if e := decodeErrors(t, part.Path); e != "" {
+				t.Errorf("ffmpeg decoding the file says:\n%s", e)
+			}
+			p := ffprobe(t, part.Path)
+			kept := 0
+			for _, s := range p.Streams {
+				if s.CodecType == "video" {
+					kept, _ = strconv.Atoi(s.NbReadFrames)
+				}
+			}
+			if kept == 0 || kept > len(c.video) {
+				t.Errorf("%d video frames kept of %d sent", kept, len(c.video))
+			}
+			if st.Gaps == 0 {
+				t.Error("no gap was counted although packets were lost")
+			}
+			t.Logf("%.0f%% loss: %d of %d video frames kept; stats %+v", loss*100, kept, len(c.video), st)
+		})
+	}
+}
+
+// packetTimes lists the pts (seconds) of one stream's packets.
+func packetTimes(t *testing.T, path, stream string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe packets: %v", err)
+	}
+	var ts []float64
+	for _, line := range strings.Fields(string(out)) {
+		if v, err := strconv.ParseFloat(strings.Trim(line, ","), 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	return ts
+}
+
+// A/V sync: audio starting 1.5 s after video and 3 s of silence (no
+// packets, as with DTX or a muted microphone) in the middle land where the
+// publisher captured them, from its sender reports, not from counting
+// frames.
+func TestRecordKeepsAudioAndVideoInSync(t *testing.T) {
+	needFFmpeg(t)
+	c := makeClip(t, 10)
+	const delay, silenceFrom, silenceTo = 1500 * time.Millisecond, 4 * time.Second, 7 * time.Second
+	part, _ := record(t, c, 0, delay, silenceFrom, silenceTo)
+	video, audio := packetTimes(t, part.Path, "v:0"), packetTimes(t, part.Path, "a:0")
+	if len(video) == 0 || len(audio) == 0 {
+		t.Fatalf("%d video and %d audio packets", len(video), len(audio))
+	}
+	const tol = 0.040
+	if d := audio[0] - video[0]; d < delay.Seconds()-tol || d > delay.Seconds()+tol {
+		t.Errorf("audio starts %.3f s after video, want %.3f ± %.3f", d, delay.Seconds(), tol)
+	}
+	resumed := -1.0
+	for i := 1; i < len(audio); i++ {
+		if audio[i]-audio[i-1] > 1 {
+			resumed = audio[i] - video[0]
+			break
+		}
+	}
+	// The first packet at or after silenceTo on the sender's 20 ms grid.
+	want := silenceTo.Seconds()
+	if resumed < want-tol || resumed > want+tol {
+		t.Errorf("audio resumes %.3f s into the video after the silence, want %.3f ± %.3f", resumed, want, tol)
+	}
+	t.Logf("audio starts at +%.3f s, resumes at %.3f s (truth %.3f, %.3f)", audio[0]-video[0], resumed, delay.Seconds(), want)
+}

@@ -34,7 +34,7 @@ var segmentUnknownSize = []byte{0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
 // ebml element ids written by hand (the Segment header) or searched for.
 var (
-	idSegment  = []byte{0x18, 0x53, 0x80, 0x67}
+	segmentID  = []byte{0x18, 0x53, 0x80, 0x67}
 	idDuration = []byte{0x44, 0x89, 0x88} // Duration, with an 8-byte float size
 )
 
@@ -56,6 +56,7 @@ type mkvWriter struct {
 	hasVideo   bool
 	cues       []webm.CuePoint
 	lastMs     int64
+	trackMs    map[uint64]int64 // each track's last frame time
 	frames     uint64
 
 	// onCluster sees every cluster's bytes as written (the hash chain).
@@ -99,7 +100,7 @@ func createMKV(path, docType string, tracks []trackInfo, start time.Time, onClus
 		_ = f.Close()
 		return nil, fmt.Errorf("recording header: %w", err)
 	}
-	head.Write(idSegment)
+	head.Write(segmentID)
 	w.segSizeAt = int64(head.Len())
 	head.Write(segmentUnknownSize)
 	w.segData = int64(head.Len())
@@ -154,9 +155,19 @@ func (w *mkvWriter) write(b []byte) error {
 // writeFrame adds one frame at ms (milliseconds from the file's start;
 // never earlier than the previous frame of the file).
 func (w *mkvWriter) writeFrame(track uint64, ms int64, key bool, data []byte) error {
-	if ms < w.lastMs {
-		ms = w.lastMs
+	// Each track's timestamps strictly increase, and none is earlier than
+	// the open cluster's start (frames reach the writer in time order, so
+	// these only smooth a millisecond's rounding).
+	if last, ok := w.trackMs[track]; ok && ms <= last {
+		ms = last + 1
 	}
+	if w.open && ms < w.clusterMs {
+		ms = w.clusterMs
+	}
+	if w.trackMs == nil {
+		w.trackMs = map[uint64]int64{}
+	}
+	w.trackMs[track] = ms
 	age := ms - w.clusterMs
 	videoKey := track == videoTrack && key
 	if !w.open || age >= clusterMaxMs || (videoKey && age >= clusterMinMs) || (!w.hasVideo && age >= clusterMinMs) {
@@ -170,7 +181,7 @@ func (w *mkvWriter) writeFrame(track uint64, ms int64, key bool, data []byte) er
 		TrackNumber: track, Timecode: int16(ms - w.clusterMs), Keyframe: key,
 		Data: [][]byte{append([]byte(nil), data...)},
 	})
-	w.lastMs = ms
+	w.lastMs = max(w.lastMs, ms)
 	w.frames++
 	return nil
 }
