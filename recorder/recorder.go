@@ -23,10 +23,12 @@ import (
 // wait, and the recorder resumes at the next keyframe.
 const queueSize = 512
 
-// muxHold is how long frames wait to be written in time order across the
-// tracks: longer than a track waits for a retransmission, so a late video
-// frame still lands before the audio that followed it.
-const muxHold = videoWait + 500*time.Millisecond
+// Frames are written in time order across the tracks: a frame waits while
+// another track that is still busy (packets queued, or held in its jitter
+// buffer waiting for a retransmission) has not reached its time. A silent
+// track (DTX, a muted microphone) holds nothing up, and nothing waits longer
+// than muxMax, which bounds the memory a stuck track can cost.
+const muxMax = 10 * time.Second
 
 // Options describe a recording.
 type Options struct {
@@ -66,6 +68,7 @@ type Recording struct {
 
 	mu      sync.Mutex
 	queue   []frame
+	marks   []time.Time // how far each track has got
 	newest  time.Time
 	file    *mkvWriter
 	part    Part
@@ -105,11 +108,12 @@ func Start(ups []sfu.UpTrack, o Options) (*Recording, error) {
 		if up == nil {
 			continue
 		}
-		t := newTrackRecorder(up, r.take)
+		t := newTrackRecorder(up, len(r.tracks), r.take, r.mark)
 		b := sfu.NewBuffered(t, queueSize)
 		r.tracks, r.bufs, r.ups = append(r.tracks, t), append(r.bufs, b), append(r.ups, up)
 		up.AddDownTrack(b)
 	}
+	r.marks = make([]time.Time, len(r.tracks))
 	if r.video != nil {
 		r.video.RequestKeyframe()
 	}
@@ -132,14 +136,44 @@ func (r *Recording) take(f frame) {
 	if f.at.After(r.newest) {
 		r.newest = f.at
 	}
-	r.writeQueued(r.newest.Add(-muxHold))
+	r.advance(f.track, f.at)
 }
 
-// writeQueued writes the queued frames up to until (all when until is zero).
-func (r *Recording) writeQueued(until time.Time) {
+// mark records that track i has handled everything up to at (a frame it
+// dropped, too) and writes what that makes ready.
+func (r *Recording) mark(i int, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped && r.failed == nil {
+		r.advance(i, at)
+	}
+}
+
+func (r *Recording) advance(i int, at time.Time) {
+	if at.After(r.marks[i]) {
+		r.marks[i] = at
+	}
+	r.writeQueued(false)
+}
+
+// ready says whether f can be written: no other busy track is behind it.
+func (r *Recording) ready(f frame) bool {
+	if r.newest.Sub(f.at) > muxMax {
+		return true
+	}
+	for k, t := range r.tracks {
+		if k != f.track && r.marks[k].Before(f.at) && (r.bufs[k].Queued() > 0 || t.holding.Load()) {
+			return false
+		}
+	}
+	return true
+}
+
+// writeQueued writes the queued frames that are ready (all of them when all).
+func (r *Recording) writeQueued(all bool) {
 	n := 0
 	for _, f := range r.queue {
-		if !until.IsZero() && f.at.After(until) {
+		if !all && !r.ready(f) {
 			break
 		}
 		n++
@@ -263,7 +297,7 @@ func (r *Recording) Stop() ([]Part, error) {
 	if r.stopped {
 		return r.parts, r.failed
 	}
-	r.writeQueued(time.Time{})
+	r.writeQueued(true)
 	r.stopped = true
 	if r.failed == nil {
 		if err := r.closePart(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp/codecs"
@@ -13,6 +14,7 @@ import (
 // frame is one depacketized video frame or audio packet on the recording's
 // wall clock.
 type frame struct {
+	track      int // the recording's index of the track
 	video, key bool
 	at         time.Time
 	data       []byte
@@ -31,10 +33,16 @@ type trackRecorder struct {
 	video bool
 	clock int64
 	jb    *jitterBuffer
+	index int
 	out   func(frame)
-	run   []*sfu.Packet
-	buf   []byte
-	h264  codecs.H264Packet
+	// mark tells the recording how far the track has got.
+	mark func(int, time.Time)
+	// holding says packets wait in the jitter buffer (for a retransmission,
+	// or the rest of a frame).
+	holding atomic.Bool
+	run     []*sfu.Packet
+	buf     []byte
+	h264    codecs.H264Packet
 
 	needKey bool
 	lastKey time.Time // when a keyframe was last asked for
@@ -53,13 +61,14 @@ type trackRecorder struct {
 	gapCount uint64
 }
 
-func newTrackRecorder(up sfu.UpTrack, out func(frame)) *trackRecorder {
+func newTrackRecorder(up sfu.UpTrack, index int, out func(frame), mark func(int, time.Time)) *trackRecorder {
 	codec := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(up.Codec().MimeType, "video/"), "audio/"))
-	t := &trackRecorder{up: up, codec: codec, video: up.Kind().String() == "video", clock: int64(up.Codec().ClockRate), out: out}
+	t := &trackRecorder{up: up, codec: codec, video: up.Kind().String() == "video", clock: int64(up.Codec().ClockRate),
+		index: index, out: out, mark: mark}
 	if t.clock == 0 {
 		t.clock = 90000
 	}
-	t.jb = newJitterBuffer(t.video)
+	t.jb = newJitterBuffer(t.video, t.clock)
 	t.needKey = t.video
 	t.h264.IsAVC = true
 	return t
@@ -102,11 +111,15 @@ func (t *trackRecorder) drain(final bool) {
 			}
 		}
 		if run == nil {
+			t.holding.Store(t.jb.head <= t.jb.high)
 			return
 		}
 		t.run = run
 		end := t.jb.head + int64(len(run))
-		t.emit(run)
+		at := t.wallTime(run[0])
+		if !t.emit(run, at) {
+			t.mark(t.index, at) // dropped: the track has still got this far
+		}
 		t.jb.releaseTo(end)
 	}
 }
@@ -122,14 +135,15 @@ func (t *trackRecorder) askKeyframe() {
 	}
 }
 
-// emit depacketizes one run into a frame and hands it on.
-func (t *trackRecorder) emit(run []*sfu.Packet) {
+// emit depacketizes one run into a frame and hands it on; false says the
+// run was dropped.
+func (t *trackRecorder) emit(run []*sfu.Packet, at time.Time) bool {
 	first := run[0]
-	f := frame{video: t.video, key: !t.video || first.Keyframe, at: t.wallTime(first)}
+	f := frame{track: t.index, video: t.video, key: !t.video || first.Keyframe, at: at}
 	if t.video && t.needKey && !f.key {
 		t.dropped++
 		t.askKeyframe()
-		return
+		return false
 	}
 	t.buf = t.buf[:0]
 	switch t.codec {
@@ -139,7 +153,7 @@ func (t *trackRecorder) emit(run []*sfu.Packet) {
 			data, err := vp.Unmarshal(p.Payload)
 			if err != nil {
 				t.dropped++
-				return
+				return false
 			}
 			t.buf = append(t.buf, data...)
 		}
@@ -147,7 +161,7 @@ func (t *trackRecorder) emit(run []*sfu.Packet) {
 			w, h, err := sfu.VP8FrameSize(t.buf)
 			if err != nil {
 				t.dropped++
-				return
+				return false
 			}
 			f.width, f.height = w, h
 		}
@@ -157,7 +171,7 @@ func (t *trackRecorder) emit(run []*sfu.Packet) {
 			data, err := t.h264.Unmarshal(p.Payload)
 			if err != nil {
 				t.dropped++
-				return
+				return false
 			}
 			t.buf = append(t.buf, data...)
 		}
@@ -165,12 +179,12 @@ func (t *trackRecorder) emit(run []*sfu.Packet) {
 			f.sps, f.pps = avcParameterSets(t.buf)
 			if f.sps == nil || f.pps == nil {
 				t.dropped++ // an IDR without its parameter sets cannot start a file
-				return
+				return false
 			}
 			w, h, err := sfu.H264FrameSize(append([]byte{0, 0, 0, 1}, f.sps...))
 			if err != nil {
 				t.dropped++
-				return
+				return false
 			}
 			f.width, f.height = w, h
 		}
@@ -178,12 +192,13 @@ func (t *trackRecorder) emit(run []*sfu.Packet) {
 		t.buf = append(t.buf, first.Payload...)
 	}
 	if len(t.buf) == 0 {
-		return
+		return false
 	}
 	t.needKey = false
 	f.data = t.buf
 	t.frames++
 	t.out(f)
+	return true
 }
 
 // wallTime maps a packet's RTP timestamp to wall-clock time: through the

@@ -155,14 +155,13 @@ func (w *mkvWriter) write(b []byte) error {
 // writeFrame adds one frame at ms (milliseconds from the file's start;
 // never earlier than the previous frame of the file).
 func (w *mkvWriter) writeFrame(track uint64, ms int64, key bool, data []byte) error {
-	// Each track's timestamps strictly increase, and none is earlier than
-	// the open cluster's start (frames reach the writer in time order, so
-	// these only smooth a millisecond's rounding).
+	// Each track's timestamps strictly increase (frames reach the writer in
+	// time order per track, so this only smooths a millisecond's rounding).
 	if last, ok := w.trackMs[track]; ok && ms <= last {
 		ms = last + 1
 	}
-	if w.open && ms < w.clusterMs {
-		ms = w.clusterMs
+	if w.open && ms < w.clusterMs-1000 {
+		ms = w.clusterMs - 1000 // a block may lie a little before its cluster, not far
 	}
 	if w.trackMs == nil {
 		w.trackMs = map[uint64]int64{}

@@ -87,6 +87,9 @@ func (b *Buffered) poke() {
 // waiting for the keyframe after one).
 func (b *Buffered) Dropped() uint64 { return b.dropped.Load() }
 
+// Queued is how many packets wait for the consumer.
+func (b *Buffered) Queued() int { return len(b.q) }
+
 // Passed is how many packets reached the consumer.
 func (b *Buffered) Passed() uint64 { return b.passed.Load() }
 
