@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -44,6 +45,7 @@ func ffmpeg(t *testing.T, args ...string) {
 // clip is known media: VP8 frames (a keyframe every 2 s) and Opus packets
 // (20 ms each), seconds long.
 type clip struct {
+	h264  bool // video is H264 access units (Annex-B), else VP8 frames
 	video [][]byte
 	keys  []bool
 	audio [][]byte
@@ -112,8 +114,12 @@ type feeder struct {
 	sent         int
 }
 
-func newFeeder(loss float64) *feeder {
+func newFeeder(loss float64, h264 bool) *feeder {
 	vc := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+	if h264 {
+		vc = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}
+	}
 	ac := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
 	return &feeder{
 		video: sfu.NewUpTrack("video", webrtc.RTPCodecTypeVideo, vc, 1111, nil),
@@ -152,7 +158,11 @@ func toNTPTime(t time.Time) uint64 {
 // the span [silenceFrom, silenceTo). speed > 1 plays faster than real time
 // (the timestamps carry the timeline, not the pace).
 func (f *feeder) play(t *testing.T, c clip, audioDelay, silenceFrom, silenceTo time.Duration, speed float64) {
-	vp := rtp.NewPacketizer(1200, 96, 1111, &codecs.VP8Payloader{}, rtp.NewRandomSequencer(), 90000)
+	var payloader rtp.Payloader = &codecs.VP8Payloader{}
+	if c.h264 {
+		payloader = &codecs.H264Payloader{}
+	}
+	vp := rtp.NewPacketizer(1200, 96, 1111, payloader, rtp.NewRandomSequencer(), 90000)
 	ap := rtp.NewPacketizer(1200, 111, 2222, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
 	start := time.Now()
 	vi, ai := 0, 0
@@ -218,7 +228,7 @@ func decodeErrors(t *testing.T, path string) string {
 
 func record(t *testing.T, c clip, loss float64, audioDelay, silenceFrom, silenceTo time.Duration) (Part, Stats) {
 	t.Helper()
-	f := newFeeder(loss)
+	f := newFeeder(loss, c.h264)
 	base := time.Now()
 	f.senderReports(base, audioDelay)
 	rec, err := Start([]sfu.UpTrack{f.video, f.audio}, Options{ID: "rec", Dir: t.TempDir(), Room: "r", UID: "u"})
@@ -352,4 +362,71 @@ func TestRecordKeepsAudioAndVideoInSync(t *testing.T) {
 		t.Errorf("audio resumes %.3f s into the video after the silence, want %.3f ± %.3f", resumed, want, tol)
 	}
 	t.Logf("audio starts at +%.3f s, resumes at %.3f s (truth %.3f, %.3f)", audio[0]-video[0], resumed, delay.Seconds(), want)
+}
+
+// makeH264Clip is the same test pattern as H264 (constrained baseline, an
+// IDR every 2 s, access unit delimiters so access units can be told apart).
+func makeH264Clip(t *testing.T, seconds int) clip {
+	t.Helper()
+	c := makeClip(t, seconds) // for the audio
+	path := filepath.Join(t.TempDir(), "v.h264")
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-t", strconv.Itoa(seconds),
+		"-c:v", "libx264", "-profile:v", "baseline", "-preset", "veryfast", "-b:v", "300k", "-g", "30", "-bf", "0",
+		"-x264-params", "aud=1", "-bsf:v", "h264_mp4toannexb", "-f", "h264", path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.h264, c.video, c.keys = true, nil, nil
+	// Split at the access unit delimiters (NAL type 9).
+	var starts []int
+	for i := 0; i+4 < len(data); i++ {
+		if data[i] == 0 && data[i+1] == 0 && data[i+2] == 0 && data[i+3] == 1 && data[i+4]&0x1f == 9 {
+			starts = append(starts, i)
+		}
+	}
+	for k, st := range starts {
+		end := len(data)
+		if k+1 < len(starts) {
+			end = starts[k+1]
+		}
+		au := data[st:end]
+		c.video = append(c.video, au)
+		c.keys = append(c.keys, bytes.Contains(au, []byte{0, 0, 1, 0x65}))
+	}
+	if len(c.video) < seconds*15-2 {
+		t.Fatalf("%d access units in %d s of H264", len(c.video), seconds)
+	}
+	return c
+}
+
+// H264 + Opus goes into Matroska, with the same checks.
+func TestRecordH264(t *testing.T) {
+	needFFmpeg(t)
+	c := makeH264Clip(t, 10)
+	part, st := record(t, c, 0, 0, 0, 0)
+	if filepath.Ext(part.Path) != ".mkv" {
+		t.Errorf("H264 recorded into %s, want .mkv", part.Path)
+	}
+	p := ffprobe(t, part.Path)
+	frames := 0
+	for _, s := range p.Streams {
+		if s.CodecType == "video" {
+			frames, _ = strconv.Atoi(s.NbReadFrames)
+			if s.CodecName != "h264" || s.Width != 320 {
+				t.Errorf("video stream %+v", s)
+			}
+		}
+	}
+	dur, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	if dur < 9.8 || dur > 10.2 {
+		t.Errorf("duration %.3f s, want 10 ± 0.2", dur)
+	}
+	if e := decodeErrors(t, part.Path); e != "" {
+		t.Errorf("ffmpeg decoding the file says:\n%s", e)
+	}
+	if frames != len(c.video) {
+		t.Errorf("%d video frames in the file, %d sent", frames, len(c.video))
+	}
+	t.Logf("%s: %.3f s, %d/%d frames; stats %+v", filepath.Base(part.Path), dur, frames, len(c.video), st)
 }
