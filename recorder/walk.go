@@ -1,9 +1,13 @@
 package recorder
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
+	"time"
 )
 
 // EBML and Matroska element IDs the walker needs (RFC 8794, RFC 9559). IDs
@@ -271,4 +275,153 @@ func (w *walker) unknownCluster(off, end int64, cut bool) (clusterEnd int64, com
 		off += h.len + h.size
 	}
 	return end, true, nil
+}
+
+// FileInfo is what a recording's header says about it, for listing and
+// repair: the duration (zero when the writer never finalized it) and the
+// tracks.
+type FileInfo struct {
+	Duration time.Duration
+	Tracks   []TrackInfo
+}
+
+// TrackInfo is one track of a recording, from its TrackEntry.
+type TrackInfo struct {
+	Number        uint64
+	Type          string // "video", "audio" or the Matroska TrackType number
+	Codec         string // Matroska CodecID: V_VP8, V_MPEG4/ISO/AVC, A_OPUS, …
+	Width, Height int
+}
+
+// maxHeaderElement caps the Info or Tracks element Info reads into memory;
+// real ones are a few hundred bytes (a codec private blob at most a few KB).
+const maxHeaderElement = 1 << 20
+
+// Info reads the Segment's Info and Tracks (those before its first Cluster).
+func Info(r io.ReaderAt, size int64) (FileInfo, error) {
+	var fi FileInfo
+	w := &walker{r: r, size: size}
+	off, end := int64(0), size
+	inSegment := false
+	for off < end {
+		h, err := w.header(off, end)
+		if err != nil {
+			return fi, fmt.Errorf("info: %w", err)
+		}
+		if off == 0 && h.id != idEBML {
+			return fi, fmt.Errorf("info: not an EBML file (first element 0x%X)", h.id)
+		}
+		if !inSegment && h.id == idSegment {
+			inSegment, off = true, off+h.len
+			if !h.unknown && h.size <= end-off {
+				end = off + h.size
+			}
+			continue
+		}
+		if h.unknown || h.id == idCluster && inSegment {
+			break
+		}
+		if h.size > end-off-h.len {
+			return fi, fmt.Errorf("info: element 0x%X at %d: %w", h.id, off, errCut)
+		}
+		if inSegment && (h.id == idInfo || h.id == idTracks) {
+			if h.size > maxHeaderElement {
+				return fi, fmt.Errorf("info: element 0x%X at %d is %d bytes, more than %d", h.id, off, h.size, maxHeaderElement)
+			}
+			b := make([]byte, h.size)
+			if _, err := r.ReadAt(b, off+h.len); err != nil {
+				return fi, fmt.Errorf("info: %w at %d: %w", errRead, off, err)
+			}
+			if err := fi.parse(h.id, b); err != nil {
+				return fi, fmt.Errorf("info: %w", err)
+			}
+		}
+		off += h.len + h.size
+	}
+	return fi, nil
+}
+
+func (fi *FileInfo) parse(id uint32, b []byte) error {
+	if id == idInfo {
+		scale, dur := uint64(1_000_000), 0.0
+		err := children(b, func(id uint32, v []byte) error {
+			switch id {
+			case 0x2AD7B1: // TimestampScale, ns per tick
+				scale = beUint(v)
+			case 0x4489: // Duration, in ticks
+				switch len(v) {
+				case 4:
+					dur = float64(math.Float32frombits(uint32(beUint(v))))
+				case 8:
+					dur = math.Float64frombits(beUint(v))
+				}
+			}
+			return nil
+		})
+		if d := dur * float64(scale); d > 0 && d < math.MaxInt64 {
+			fi.Duration = time.Duration(d)
+		}
+		return err
+	}
+	return children(b, func(id uint32, entry []byte) error {
+		if id != 0xAE { // TrackEntry
+			return nil
+		}
+		var t TrackInfo
+		err := children(entry, func(id uint32, v []byte) error {
+			switch id {
+			case 0xD7:
+				t.Number = beUint(v)
+			case 0x83:
+				t.Type = map[uint64]string{1: "video", 2: "audio"}[beUint(v)]
+				if t.Type == "" {
+					t.Type = strconv.FormatUint(beUint(v), 10)
+				}
+			case 0x86:
+				t.Codec = string(v)
+			case 0xE0: // Video
+				return children(v, func(id uint32, v []byte) error {
+					switch id {
+					case 0xB0:
+						t.Width = int(min(beUint(v), math.MaxInt32))
+					case 0xBA:
+						t.Height = int(min(beUint(v), math.MaxInt32))
+					}
+					return nil
+				})
+			}
+			return nil
+		})
+		fi.Tracks = append(fi.Tracks, t)
+		return err
+	})
+}
+
+// children calls fn with each child element of an in-memory master element.
+func children(b []byte, fn func(id uint32, data []byte) error) error {
+	w := &walker{r: bytes.NewReader(b), size: int64(len(b))}
+	for off := int64(0); off < int64(len(b)); {
+		h, err := w.header(off, int64(len(b)))
+		if err != nil {
+			return err
+		}
+		if h.unknown || h.size > int64(len(b))-off-h.len {
+			return fmt.Errorf("element 0x%X at %d overruns its parent", h.id, off)
+		}
+		if err := fn(h.id, b[off+h.len:off+h.len+h.size]); err != nil {
+			return err
+		}
+		off += h.len + h.size
+	}
+	return nil
+}
+
+// beUint decodes a big-endian unsigned integer of up to 8 bytes (the last 8
+// of a longer one, which Matroska never writes).
+func beUint(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
 }

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// FuzzClusters feeds arbitrary bytes to the cluster walker that verify and
-// repair run on files from outside: it must not panic, and what it returns
-// must be sane spans of the input.
+// FuzzClusters feeds arbitrary bytes to the cluster walker (and Info) that
+// verify and repair run on files from outside: they must not panic, and the
+// spans returned must be sane spans of the input.
 func FuzzClusters(f *testing.F) {
 	seg := elUnknown(idSegment)
 	f.Add(bytes.Join([][]byte{ebmlHeader, seg, info, cluster(0), clusterUnknown(1), el(idCues)}, nil))
@@ -24,6 +24,7 @@ func FuzzClusters(f *testing.F) {
 			}
 			end = s.Offset + s.Size
 		}
+		_, _ = Info(bytes.NewReader(data), int64(len(data)))
 		// Hashing for verification walks the same spans and must not panic.
 		fh, _ := hashReader(bytes.NewReader(data), int64(len(data)))
 		if len(fh.Spans) != len(spans) || len(fh.Hashes) != len(spans) {

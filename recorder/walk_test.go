@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // el encodes an element with the shortest size that fits the payload.
@@ -231,5 +232,32 @@ func TestWalkFFmpegFiles(t *testing.T) {
 			}
 			end = s.Offset + s.Size
 		}
+		fi, err := Info(bytes.NewReader(data), int64(len(data)))
+		if err != nil || len(fi.Tracks) != 1 || fi.Tracks[0] != (TrackInfo{Number: 1, Type: "video", Codec: "V_VP8", Width: 320, Height: 180}) {
+			t.Fatalf("live=%v: info %+v %v", live, fi, err)
+		}
+		if fi.Duration < 2900*time.Millisecond || fi.Duration > 3100*time.Millisecond {
+			t.Fatalf("live=%v: duration %v", live, fi.Duration)
+		}
+	}
+}
+
+func TestWalkInfo(t *testing.T) {
+	video := el(0xE0, el(0xB0, []byte{0x05, 0x00}), el(0xBA, []byte{0x02, 0xD0}))
+	tracks := el(idTracks, el(0xAE, el(0xD7, []byte{1}), el(0x83, []byte{1}), el(0x86, []byte("V_MPEG4/ISO/AVC")), video),
+		el(0xAE, el(0xD7, []byte{2}), el(0x83, []byte{2}), el(0x86, []byte("A_OPUS"))))
+	dur := el(idInfo, el(0x2AD7B1, []byte{0x0F, 0x42, 0x40}), el(0x4489, []byte{0x46, 0x1C, 0x40, 0x00})) // 10000.0 ms
+	data := bytes.Join([][]byte{ebmlHeader, elUnknown(idSegment), dur, tracks, cluster(0)}, nil)
+	fi, err := Info(bytes.NewReader(data), int64(len(data)))
+	want := []TrackInfo{{1, "video", "V_MPEG4/ISO/AVC", 1280, 720}, {2, "audio", "A_OPUS", 0, 0}}
+	if err != nil || fi.Duration != 10*time.Second || !slices.Equal(fi.Tracks, want) {
+		t.Fatalf("info %+v %v", fi, err)
+	}
+	bad := bytes.Join([][]byte{ebmlHeader, elUnknown(idSegment), el(idTracks, el(0xAE, []byte{0x86, 0x85, 'V'}))}, nil)
+	if _, err := Info(bytes.NewReader(bad), int64(len(bad))); err == nil || !strings.Contains(err.Error(), "overruns") {
+		t.Fatalf("a track entry overrunning its parent: %v", err)
+	}
+	if _, err := Info(bytes.NewReader(data[:len(ebmlHeader)+20]), int64(len(ebmlHeader)+20)); err == nil {
+		t.Fatal("info cut in the middle was not an error")
 	}
 }
