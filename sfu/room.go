@@ -175,6 +175,9 @@ func (r *Room) leave(p *Participant, reason string) {
 }
 
 func (r *Room) streamAdded(p *Participant, s StreamInfo) {
+	if o := r.sfu.observer(); o != nil {
+		o.StreamPublished(p)
+	}
 	for _, q := range r.others(p) {
 		q.notify(Event{Type: EventStreamAdded, UID: s.UID, Stream: &s})
 		if q.autoSubscribe {
@@ -184,11 +187,18 @@ func (r *Room) streamAdded(p *Participant, s StreamInfo) {
 }
 
 func (r *Room) streamRemoved(p *Participant) {
+	if o := r.sfu.observer(); o != nil {
+		o.StreamUnpublished(p)
+	}
 	for _, q := range r.others(p) {
 		q.dropSubscription(p.uid)
 		q.notify(Event{Type: EventStreamRemoved, UID: p.uid})
 	}
 }
+
+// Notify tells every participant of the room about ev (a recording that
+// started or stopped, say); Notify must not block.
+func (r *Room) Notify(ev Event) { r.broadcast(nil, ev) }
 
 func (r *Room) broadcast(from *Participant, ev Event) {
 	for _, q := range r.others(from) {

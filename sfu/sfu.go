@@ -40,6 +40,7 @@ type SFU struct {
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
+	obs    Observer
 }
 
 // New opens the ICE UDP (and TCP) ports and returns an SFU with no rooms.
@@ -63,6 +64,27 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 		s.keyframeEvery = DefaultKeyframeInterval
 	}
 	return s, nil
+}
+
+// Observer is told when a participant's stream is announced to the room and
+// when it ends, so that a service like the recorder can follow publications
+// without the media core knowing it. Its methods must not block.
+type Observer interface {
+	StreamPublished(p *Participant)
+	StreamUnpublished(p *Participant)
+}
+
+// SetObserver installs the one Observer (nil removes it).
+func (s *SFU) SetObserver(o Observer) {
+	s.mu.Lock()
+	s.obs = o
+	s.mu.Unlock()
+}
+
+func (s *SFU) observer() Observer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.obs
 }
 
 // UDPAddrs are the local addresses of the shared ICE UDP port.

@@ -1,0 +1,318 @@
+package recorder
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stoa-video/stoa/sfu"
+)
+
+// Events the room is told (the SDK turns them into its own events).
+const (
+	EventStarted = "recording-started"
+	EventStopped = "recording-stopped"
+	EventFailed  = "recording-failed"
+)
+
+// Errors the API maps to its codes.
+var (
+	ErrNotFound     = errors.New("no such recording")
+	ErrNotPublished = errors.New("the participant publishes nothing to record")
+)
+
+// ServiceOptions configure the server's recordings.
+type ServiceOptions struct {
+	// Dir holds the files and their manifests.
+	Dir string
+	// Key signs the manifests; nil writes none.
+	Key ed25519.PrivateKey
+	// Tags are the participant tags recorded as soon as they publish (the
+	// room policy; the seed records its customers).
+	Tags []string
+	Log  *slog.Logger
+}
+
+// Service runs the server's recordings: started through the API or by the
+// room policy, stopped through the API, when the participant stops
+// publishing or leaves, and all at once at shutdown.
+type Service struct {
+	opts ServiceOptions
+
+	mu     sync.Mutex
+	active map[string]*session
+	byPart map[*sfu.Participant]*session
+	done   map[string]Summary
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// session is one recording in progress.
+type session struct {
+	info Summary
+	part *sfu.Participant
+	rec  *Recording
+}
+
+// Summary describes a recording, running or finished.
+type Summary struct {
+	ID      string     `json:"id"`
+	Room    string     `json:"room"`
+	UID     string     `json:"uid"`
+	Tags    []string   `json:"tags,omitempty"`
+	State   string     `json:"state"` // recording, stopped, failed
+	Error   string     `json:"error,omitempty"`
+	Started time.Time  `json:"started"`
+	Stopped time.Time  `json:"stopped,omitzero"`
+	Parts   []PartInfo `json:"parts,omitempty"`
+}
+
+// PartInfo is one file of a recording.
+type PartInfo struct {
+	File       string `json:"file"`
+	DurationMs int64  `json:"duration_ms"`
+	Bytes      int64  `json:"bytes"`
+	VideoCodec string `json:"video_codec,omitempty"`
+	AudioCodec string `json:"audio_codec,omitempty"`
+	Width      int    `json:"width,omitempty"`
+	Height     int    `json:"height,omitempty"`
+}
+
+// NewService makes the directory and the service.
+func NewService(o ServiceOptions) (*Service, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("recordings directory: %w", err)
+	}
+	return &Service{opts: o, active: map[string]*session{}, byPart: map[*sfu.Participant]*session{}, done: map[string]Summary{}}, nil
+}
+
+// Dir is where the recordings are.
+func (s *Service) Dir() string { return s.opts.Dir }
+
+// StreamPublished starts a recording by the room policy.
+func (s *Service) StreamPublished(p *sfu.Participant) {
+	if tag := p.Info().Tag; tag != "" && slices.Contains(s.opts.Tags, tag) {
+		if _, err := s.Start(p); err != nil {
+			s.opts.Log.Warn("recording by policy failed to start", "room", p.Room().ID(), "uid", p.UID(), "err", err)
+		}
+	}
+}
+
+// StreamUnpublished stops the participant's recording, if one runs.
+func (s *Service) StreamUnpublished(p *sfu.Participant) {
+	s.mu.Lock()
+	ss := s.byPart[p]
+	s.mu.Unlock()
+	if ss != nil {
+		s.stopAsync(ss.info.ID)
+	}
+}
+
+// stopAsync stops a recording on a goroutine of the service's, so the
+// caller (the media core's unpublish) does not wait for the file's end.
+func (s *Service) stopAsync(id string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		_, _ = s.Stop(id)
+	}()
+}
+
+// Start records p's current publication and returns the recording's id (the
+// running one's, if p is already recorded).
+func (s *Service) Start(p *sfu.Participant) (string, error) {
+	ups := p.UpTracks()
+	if len(ups) == 0 {
+		return "", ErrNotPublished
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", errors.New("recordings are shutting down")
+	}
+	if ss := s.byPart[p]; ss != nil {
+		return ss.info.ID, nil
+	}
+	id := newID()
+	pi := p.Info()
+	ss := &session{part: p, info: Summary{ID: id, Room: p.Room().ID(), UID: p.UID(), State: "recording", Started: time.Now().UTC()}}
+	if pi.Tag != "" {
+		ss.info.Tags = []string{pi.Tag}
+	}
+	rec, err := Start(ups, Options{ID: id, Dir: s.opts.Dir, Room: ss.info.Room, UID: ss.info.UID, Tags: ss.info.Tags,
+		Log: s.opts.Log, OnFailed: func(err error) { s.failed(id, err) }})
+	if err != nil {
+		return "", err
+	}
+	ss.rec = rec
+	s.active[id], s.byPart[p] = ss, ss
+	s.opts.Log.Info("recording started", "id", id, "room", ss.info.Room, "uid", ss.info.UID)
+	p.Room().Notify(sfu.Event{Type: EventStarted, UID: ss.info.UID})
+	return id, nil
+}
+
+// failed ends a recording that hit an error (a full disk): its files are
+// kept and finalized as far as they go, the room is told, the call goes on.
+func (s *Service) failed(id string, err error) {
+	s.mu.Lock()
+	ss := s.active[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return
+	}
+	ss.part.Room().Notify(sfu.Event{Type: EventFailed, UID: ss.info.UID, Reason: err.Error()})
+	s.stopAsync(id)
+}
+
+// Stop ends a recording, finalizes its files and writes their signed
+// manifests.
+func (s *Service) Stop(id string) (Summary, error) {
+	s.mu.Lock()
+	ss := s.active[id]
+	if ss == nil {
+		info, ok := s.done[id]
+		s.mu.Unlock()
+		if !ok {
+			return Summary{}, fmt.Errorf("stop %s: %w", id, ErrNotFound)
+		}
+		return info, nil
+	}
+	delete(s.active, id)
+	delete(s.byPart, ss.part)
+	s.mu.Unlock()
+
+	parts, err := ss.rec.Stop()
+	info := ss.info
+	info.Stopped, info.State = time.Now().UTC(), "stopped"
+	if err != nil {
+		info.State, info.Error = "failed", err.Error()
+	}
+	st := ss.rec.Stats()
+	for i, p := range parts {
+		pi := PartInfo{File: filepath.Base(p.Path), DurationMs: p.DurationMs, VideoCodec: p.VideoCodec, AudioCodec: p.AudioCodec,
+			Width: p.Width, Height: p.Height}
+		if fi, serr := os.Stat(p.Path); serr == nil {
+			pi.Bytes = fi.Size()
+		}
+		info.Parts = append(info.Parts, pi)
+		if merr := s.writeManifest(info, i+1, p, st); merr != nil {
+			s.opts.Log.Warn("recording manifest", "id", id, "file", p.Path, "err", merr)
+		}
+	}
+	s.mu.Lock()
+	s.done[id] = info
+	s.mu.Unlock()
+	s.opts.Log.Info("recording stopped", "id", id, "room", info.Room, "uid", info.UID, "parts", len(parts), "state", info.State)
+	ss.part.Room().Notify(sfu.Event{Type: EventStopped, UID: info.UID})
+	return info, err
+}
+
+// writeManifest hashes a finished part and writes its signed manifest.
+func (s *Service) writeManifest(info Summary, n int, p Part, st Stats) error {
+	if s.opts.Key == nil {
+		return nil
+	}
+	fh, err := HashFile(p.Path)
+	if err != nil {
+		return err
+	}
+	m := &Manifest{Version: 1, File: filepath.Base(p.Path), Room: info.Room, UID: info.UID, Tags: info.Tags,
+		RecordingID: info.ID, Part: n, Start: p.Start.UTC(), End: p.End.UTC(), VideoCodec: p.VideoCodec,
+		AudioCodec: p.AudioCodec, Width: p.Width, Height: p.Height, DurationMS: p.DurationMs,
+		Counters: map[string]uint64{"frames": st.Frames, "dropped": st.Dropped, "gaps": st.Gaps, "lost": st.Lost,
+			"late": st.Late, "queue_drops": st.QueueDrops}}
+	m.SetHashes(fh)
+	if err := m.Sign(s.opts.Key); err != nil {
+		return err
+	}
+	return WriteManifest(ManifestPath(p.Path), m)
+}
+
+// Get describes a recording.
+func (s *Service) Get(id string) (Summary, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss := s.active[id]; ss != nil {
+		return ss.info, true
+	}
+	info, ok := s.done[id]
+	return info, ok
+}
+
+// List returns the recordings this server knows of (running, and stopped
+// since it started), newest first, filtered by room and uid when given.
+func (s *Service) List(room, uid string) []Summary {
+	s.mu.Lock()
+	out := make([]Summary, 0, len(s.active)+len(s.done))
+	for _, ss := range s.active {
+		out = append(out, ss.info)
+	}
+	for _, info := range s.done {
+		out = append(out, info)
+	}
+	s.mu.Unlock()
+	out = slices.DeleteFunc(out, func(i Summary) bool {
+		return (room != "" && i.Room != room) || (uid != "" && i.UID != uid)
+	})
+	sort.Slice(out, func(a, b int) bool { return out[a].Started.After(out[b].Started) })
+	return out
+}
+
+// ForParticipant returns the id of p's running recording, if any.
+func (s *Service) ForParticipant(p *sfu.Participant) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss := s.byPart[p]; ss != nil {
+		return ss.info.ID, true
+	}
+	return "", false
+}
+
+// FilePath is the path of a recording's part file, checked to be a plain
+// name inside the directory.
+func (s *Service) FilePath(name string) (string, error) {
+	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+		return "", fmt.Errorf("file %q: %w", name, ErrNotFound)
+	}
+	return filepath.Join(s.opts.Dir, name), nil
+}
+
+// Close stops every recording, finalizing its files (SIGTERM), and waits.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	ids := make([]string, 0, len(s.active))
+	for id := range s.active {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		_, _ = s.Stop(id)
+	}
+	s.wg.Wait()
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
