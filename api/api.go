@@ -16,6 +16,7 @@ import (
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
 	"github.com/stoa-video/stoa/ocr"
+	"github.com/stoa-video/stoa/recorder"
 	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
 )
@@ -54,6 +55,8 @@ type Options struct {
 	// are not installed.
 	OCR    *ocr.Engine
 	OCRErr error
+	// Recordings runs the server's recordings; nil when it does not record.
+	Recordings *recorder.Service
 	// Limits bounds heavy jobs and claim request rates.
 	Limits Limits
 	Logger *slog.Logger
@@ -151,6 +154,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/faces/{id}", s.servePeople)
 	mux.HandleFunc("POST /api/rooms/{room}/participants/{uid}/ocr", s.serveOCR)
 	mux.HandleFunc("POST /api/ocr", s.serveOCR)
+	mux.HandleFunc("POST /api/rooms/{room}/recordings", s.serveStartRecording)
+	mux.HandleFunc("GET /api/recordings", s.serveRecordingList)
+	mux.HandleFunc("GET /api/recordings/pubkey", s.serveRecordingKey)
+	mux.HandleFunc("GET /api/recordings/{id}", s.serveRecording)
+	mux.HandleFunc("DELETE /api/recordings/{id}", s.serveRecording)
+	mux.HandleFunc("GET /api/recordings/{id}/files/{file}", s.serveRecordingFile)
 	return s.opts.Gate.Guard(mux)
 }
 

@@ -99,6 +99,14 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return &Service{opts: o, active: map[string]*session{}, byPart: map[*sfu.Participant]*session{}, done: map[string]Summary{}}, nil
 }
 
+// PublicKey verifies the manifests, or is nil when none are signed.
+func (s *Service) PublicKey() ed25519.PublicKey {
+	if s.opts.Key == nil {
+		return nil
+	}
+	return s.opts.Key.Public().(ed25519.PublicKey)
+}
+
 // Dir is where the recordings are.
 func (s *Service) Dir() string { return s.opts.Dir }
 

@@ -15,11 +15,15 @@ const (
 	CodeNotJoined         = "not_joined"
 	CodeAlreadyJoined     = "already_joined"
 	CodeStreamNotFound    = "stream_not_found"
-	CodePCNotFound        = "pc_not_found"
-	CodeSessionNotFound   = "session_not_found"
-	CodeBadRequest        = "bad_request"
-	CodeUnauthorized      = "unauthorized"
-	CodeInternal          = "internal"
+	// CodeRecordingNotFound: no recording (or no such file of one) by that id.
+	CodeRecordingNotFound = "recording_not_found"
+	// CodeRecordingsOff: this server does not record.
+	CodeRecordingsOff   = "recordings_off"
+	CodePCNotFound      = "pc_not_found"
+	CodeSessionNotFound = "session_not_found"
+	CodeBadRequest      = "bad_request"
+	CodeUnauthorized    = "unauthorized"
+	CodeInternal        = "internal"
 
 	// HTTP API codes.
 	CodeRoomNotFound        = "room_not_found"

@@ -48,6 +48,15 @@ type Config struct {
 	// open the websocket (and, in dev mode, post to the API).
 	AllowedOrigins []string     `yaml:"allowed_origins"`
 	Limits         LimitsConfig `yaml:"limits"`
+	Record         RecordConfig `yaml:"record"`
+}
+
+// RecordConfig is the room policy for recordings and where they go.
+type RecordConfig struct {
+	// Tags are the participant tags recorded as soon as they publish.
+	Tags []string `yaml:"tags"`
+	// Dir holds the recordings; empty means DATA_DIR/recordings.
+	Dir string `yaml:"dir"`
 }
 
 // LimitsConfig bounds the work clients can make: see docs/security.md.
@@ -94,6 +103,7 @@ func DefaultConfig() Config {
 		Grace:   20 * time.Second,
 
 		KeyframeInterval: sfu.DefaultKeyframeInterval,
+		Record:           RecordConfig{Tags: []string{"customer"}},
 		LogLevel:         "info",
 		DataDir:          "stoa-data",
 		TURN:             TURNConfig{Port: 3478, Realm: "stoa"},
@@ -194,6 +204,13 @@ var configOptions = []configOption{
 	{yaml: "allowed_origins", env: "STOA_ALLOWED_ORIGINS", flag: "allowed-origin", arg: "ORIGIN",
 		help:  "web origin besides the server's own allowed to open the websocket; repeatable or comma list",
 		value: func(c *Config) flag.Value { return &optList{p: &c.AllowedOrigins} }},
+	{yaml: "record.tags", env: "STOA_RECORD_TAGS", flag: "record-tag", arg: "TAG",
+		help:  "participant tag recorded as soon as it publishes (the room policy); repeatable or comma list, empty for none",
+		value: func(c *Config) flag.Value { return &optList{p: &c.Record.Tags} }},
+	{yaml: "record.dir", env: "STOA_RECORD_DIR", flag: "record-dir", arg: "DIR",
+		def:   "DATA_DIR/recordings",
+		help:  "where recordings and their signed manifests are written",
+		value: func(c *Config) flag.Value { return (*optString)(&c.Record.Dir) }},
 	{yaml: "limits.jobs", env: "STOA_JOBS", flag: "jobs", arg: "N",
 		def:   "one per core",
 		help:  "snapshot, face and OCR jobs that run at once",

@@ -22,6 +22,7 @@ import (
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
 	"github.com/stoa-video/stoa/ocr"
+	"github.com/stoa-video/stoa/recorder"
 	"github.com/stoa-video/stoa/sfu"
 	"github.com/stoa-video/stoa/signaling"
 	"github.com/stoa-video/stoa/turn"
@@ -114,6 +115,21 @@ func serve(args []string) error {
 	}
 	defer media.Close()
 
+	recDir := cfg.Record.Dir
+	if recDir == "" {
+		recDir = filepath.Join(cfg.DataDir, "recordings")
+	}
+	recKey, err := recorder.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	recs, err := recorder.NewService(recorder.ServiceOptions{Dir: recDir, Key: recKey, Tags: cfg.Record.Tags, Log: log})
+	if err != nil {
+		return err
+	}
+	media.SetObserver(recs)
+	defer recs.Close() // before media.Close: SIGTERM finalizes every recording (cues, duration, manifest)
+
 	var relay *turn.Server
 	if cfg.TURN.Enabled {
 		turnSecret := []byte(cfg.TURN.Secret)
@@ -168,7 +184,7 @@ func serve(args []string) error {
 		opts.TURN = relay
 	}
 	sig := signaling.NewServer(opts)
-	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log,
+	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs,
 		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
 		Limits: api.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
 			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
