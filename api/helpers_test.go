@@ -91,6 +91,12 @@ func (ts *testServer) token(room, uid string, role signaling.Role, can ...signal
 // dial joins room as uid with a pion client whose candidates are on 127.0.0.1 only.
 func (ts *testServer) dial(ctx context.Context, room, uid string, role signaling.Role) *client.Client {
 	ts.t.Helper()
+	return ts.dialTagged(ctx, room, uid, role, "")
+}
+
+// dialTagged is dial with a tag in the token (customer, agent).
+func (ts *testServer) dialTagged(ctx context.Context, room, uid string, role signaling.Role, tag string) *client.Client {
+	ts.t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		ts.t.Fatal(err)
@@ -104,7 +110,11 @@ func (ts *testServer) dial(ctx context.Context, room, uid string, role signaling
 	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	loopback := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
-	c, err := client.Dial(ctx, client.Options{URL: ts.url, Token: ts.token(room, uid, role), AutoSubscribe: true,
+	tok, _, err := ts.tokens.Issue(room, uid, role, tag, time.Hour)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, client.Options{URL: ts.url, Token: tok, AutoSubscribe: true,
 		API: loopback, Logger: quietLogger()})
 	if err != nil {
 		ts.t.Fatalf("dial %s/%s: %v", room, uid, err)
