@@ -420,6 +420,9 @@ export class Client extends Emitter {
       this.#fire('token-privilege-did-expire');
       this.#fire('onTokenPrivilegeDidExpire');
     });
+    for (const name of ['recording-started', 'recording-stopped', 'recording-failed']) { // Stoa's: the server records a participant
+      room.on(name, ({ uid, reason }) => this.#fire(name, { uid: agoraUid(uid), reason }));
+    }
     room.on('reconnecting', () => this.#fire('reconnect'));
     room.on('reconnected', () => this.#fire('rejoin'));
     room.on('error', ({ code, message }) => this.#fire('error', { type: 'error', reason: code, message }));

@@ -419,6 +419,9 @@ export class Room extends Emitter {
         break;
       }
       case 'role-changed': this.#setRole(msg.uid, msg.role); break;
+      case 'recording-started': case 'recording-stopped': case 'recording-failed': // the server records msg.uid
+        this.emit(msg.type, { uid: msg.uid, reason: msg.reason });
+        break;
       case 'layers': { // dual stream: send the layers somebody watches, pause the others
         const entry = this.#pub;
         if (entry && Array.isArray(msg.layers)) {

@@ -60,8 +60,24 @@ const EVENTS = [
   'stream-added', 'stream-subscribed', 'stream-removed', 'stream-published', 'stream-unpublished', 'stream-updated',
   'peer-online', 'peer-leave', 'mute-audio', 'unmute-audio', 'mute-video', 'unmute-video',
   'token-privilege-will-expire', 'token-privilege-did-expire', 'connection-state-change', 'client-role-changed',
-  'reconnect', 'rejoin', 'error',
+  'reconnect', 'rejoin', 'error', 'recording-started', 'recording-stopped', 'recording-failed',
 ];
+
+/** Shows or hides the recording indicator both sides see (an element with id "rec", made if the page has none). */
+function renderRecording(on, failed) {
+  let el = document.getElementById('rec');
+  if (!el) {
+    el = document.createElement('p');
+    el.id = 'rec';
+    el.className = 'rec';
+    el.setAttribute('role', 'status');
+    (document.getElementById('notice')?.parentElement ?? document.body).prepend(el);
+  }
+  hooks.recording = on;
+  el.hidden = !on && !failed;
+  el.classList.toggle('failed', Boolean(failed));
+  el.textContent = failed ? 'Recording stopped: it could not be saved' : '● Recording';
+}
 
 /** Sets metrics.joinToFirstFrameMs when the video shows its first frame (once per page). */
 function measureFirstFrame(video, t0) {
@@ -112,6 +128,9 @@ export function startCall(o) {
       o.onEvent?.(name, evt);
     });
   }
+  client.on('recording-started', () => renderRecording(true));
+  client.on('recording-stopped', () => renderRecording(false));
+  client.on('recording-failed', () => renderRecording(false, true));
   client.on('stream-added', ({ stream }) => {
     client.subscribe(stream, (err) => notice(`Could not receive the other side's video (${err})`));
   });
