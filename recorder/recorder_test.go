@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -429,4 +430,85 @@ func TestRecordH264(t *testing.T) {
 		t.Errorf("%d video frames in the file, %d sent", frames, len(c.video))
 	}
 	t.Logf("%s: %.3f s, %d/%d frames; stats %+v", filepath.Base(part.Path), dur, frames, len(c.video), st)
+}
+
+// smallDisk is a file on a disk with little room left: a write past it
+// writes what fits and fails with ENOSPC, as a full disk does.
+type smallDisk struct {
+	*os.File
+	left int64
+	size int64
+}
+
+func (d *smallDisk) Write(b []byte) (int, error) {
+	if int64(len(b)) > d.left {
+		n, _ := d.File.Write(b[:d.left])
+		d.left -= int64(n)
+		d.size += int64(n)
+		return n, &os.PathError{Op: "write", Path: d.Name(), Err: syscall.ENOSPC}
+	}
+	n, err := d.File.Write(b)
+	d.left -= int64(n)
+	d.size += int64(n)
+	return n, err
+}
+
+func (d *smallDisk) Truncate(size int64) error {
+	if err := d.File.Truncate(size); err != nil {
+		return err
+	}
+	if _, err := d.File.Seek(size, io.SeekStart); err != nil {
+		return err
+	}
+	d.left += d.size - size
+	d.size = size
+	return nil
+}
+
+// A full disk stops the recording with an error the service turns into
+// recording-failed; what was written stays playable.
+func TestRecordOnAFullDisk(t *testing.T) {
+	needFFmpeg(t)
+	c := makeClip(t, 10)
+	old := createFile
+	defer func() { createFile = old }()
+	createFile = func(path string) (mkvFile, error) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if err != nil {
+			return nil, err
+		}
+		return &smallDisk{File: f, left: 120 << 10}, nil
+	}
+	f := newFeeder(0, false)
+	f.senderReports(time.Now(), 0)
+	failed := make(chan error, 1)
+	rec, err := Start([]sfu.UpTrack{f.video, f.audio}, Options{ID: "full", Dir: t.TempDir(), OnFailed: func(err error) { failed <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.play(t, c, 0, 0, 0, 4)
+	parts, err := rec.Stop()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Stop: %v, want the disk-full error", err)
+	}
+	select {
+	case ferr := <-failed:
+		if !errors.Is(ferr, syscall.ENOSPC) {
+			t.Errorf("OnFailed got %v", ferr)
+		}
+	case <-time.After(10 * time.Second): // OnFailed runs on a goroutine of its own; a bound only a missing call trips
+		t.Error("OnFailed was not called")
+	}
+	if len(parts) != 1 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	if e := decodeErrors(t, parts[0].Path); e != "" {
+		t.Errorf("the part written before the disk filled does not decode cleanly:\n%s", e)
+	}
+	p := ffprobe(t, parts[0].Path)
+	dur, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	if dur <= 0.5 || dur >= 10 {
+		t.Errorf("the kept part lasts %.2f s, want some of the 10 s", dur)
+	}
+	t.Logf("disk full after 120 KB: kept %.2f s that play", dur)
 }

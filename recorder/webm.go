@@ -43,8 +43,9 @@ var (
 // to its last cluster whatever happens to the process; close adds the cues,
 // the duration and the segment size.
 type mkvWriter struct {
-	f         *os.File
+	f         mkvFile
 	pos       int64 // bytes written
+	good      int64 // bytes written whole: the header and every complete cluster
 	segSizeAt int64 // where the Segment's 8-byte size is
 	segData   int64 // where the Segment's payload starts (cue positions count from here)
 	durAt     int64 // where Info's Duration float is, or -1
@@ -61,6 +62,20 @@ type mkvWriter struct {
 
 	// onCluster sees every cluster's bytes as written (the hash chain).
 	onCluster func([]byte)
+}
+
+// mkvFile is what the writer needs of a file (tests give it a small disk).
+type mkvFile interface {
+	Write(b []byte) (int, error)
+	WriteAt(b []byte, off int64) (int, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// createFile opens a new recording file.
+var createFile = func(path string) (mkvFile, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 }
 
 // trackInfo describes a track of a new file.
@@ -86,7 +101,7 @@ func opusHead() []byte {
 // createMKV creates path and writes the EBML header, the Segment header,
 // Info and Tracks. docType is "webm" or "matroska".
 func createMKV(path, docType string, tracks []trackInfo, start time.Time, onCluster func([]byte)) (*mkvWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, err := createFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("create recording %s: %w", path, err)
 	}
@@ -140,6 +155,7 @@ func createMKV(path, docType string, tracks []trackInfo, start time.Time, onClus
 		_ = f.Close()
 		return nil, err
 	}
+	w.good = w.pos
 	return w, nil
 }
 
@@ -201,6 +217,7 @@ func (w *mkvWriter) flushCluster() error {
 	if err := w.write(buf.Bytes()); err != nil {
 		return err
 	}
+	w.good = w.pos
 	if w.clusterKey || !w.hasVideo {
 		track := uint64(videoTrack)
 		if !w.hasVideo {
@@ -229,8 +246,6 @@ func (w *mkvWriter) close() error {
 	if w.f == nil {
 		return errClosed
 	}
-	f := w.f
-	defer func() { w.f = nil }()
 	err := w.flushCluster()
 	if err == nil && len(w.cues) > 0 {
 		var buf bytes.Buffer
@@ -240,33 +255,58 @@ func (w *mkvWriter) close() error {
 		if err = ebml.Marshal(&cues, &buf); err == nil {
 			err = w.write(buf.Bytes())
 		}
-	}
-	if err == nil && w.durAt >= 0 {
-		var d [8]byte
-		binary.BigEndian.PutUint64(d[:], math.Float64bits(float64(w.lastMs)))
-		_, err = f.WriteAt(d[:], w.durAt)
+		if err == nil {
+			w.good = w.pos
+		}
 	}
 	if err == nil {
-		var s [8]byte
-		binary.BigEndian.PutUint64(s[:], uint64(w.pos-w.segData)|1<<56)
-		_, err = f.WriteAt(s[:], w.segSizeAt)
+		err = w.patch()
 	}
 	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		err = w.f.Sync()
 	}
 	if err != nil {
+		w.abort() // what was written whole stays playable
 		return fmt.Errorf("finalize recording: %w", err)
 	}
+	if err := w.f.Close(); err != nil {
+		w.f = nil
+		return fmt.Errorf("finalize recording: %w", err)
+	}
+	w.f = nil
 	return nil
 }
 
-// abort closes the file as it is: every cluster written so far plays.
+// abort ends the file after a write failed (a full disk): it cuts a
+// half-written cluster off and patches the duration and segment size in
+// place, which needs no more space, so every cluster written plays.
 func (w *mkvWriter) abort() {
-	if w.f != nil {
-		_ = w.f.Close()
-		w.f = nil
+	if w.f == nil {
+		return
 	}
+	if w.pos != w.good {
+		if w.f.Truncate(w.good) == nil {
+			w.pos = w.good
+		}
+	}
+	if w.pos == w.good {
+		w.patch()
+	}
+	_ = w.f.Close()
+	w.f = nil
+}
+
+// patch writes the duration and the segment size over their placeholders.
+func (w *mkvWriter) patch() error {
+	if w.durAt >= 0 {
+		var d [8]byte
+		binary.BigEndian.PutUint64(d[:], math.Float64bits(float64(w.lastMs)))
+		if _, err := w.f.WriteAt(d[:], w.durAt); err != nil {
+			return err
+		}
+	}
+	var s [8]byte
+	binary.BigEndian.PutUint64(s[:], uint64(w.pos-w.segData)|1<<56)
+	_, err := w.f.WriteAt(s[:], w.segSizeAt)
+	return err
 }
