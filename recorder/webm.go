@@ -168,8 +168,8 @@ func (w *mkvWriter) write(b []byte) error {
 	return nil
 }
 
-// writeFrame adds one frame at ms (milliseconds from the file's start;
-// never earlier than the previous frame of the file).
+// writeFrame adds one frame at ms (milliseconds from the file's start). The
+// writer keeps data (it must not change) until the cluster is written.
 func (w *mkvWriter) writeFrame(track uint64, ms int64, key bool, data []byte) error {
 	// Each track's timestamps strictly increase (frames reach the writer in
 	// time order per track, so this only smooths a millisecond's rounding).
@@ -194,7 +194,7 @@ func (w *mkvWriter) writeFrame(track uint64, ms int64, key bool, data []byte) er
 	}
 	w.cluster.SimpleBlock = append(w.cluster.SimpleBlock, ebml.Block{
 		TrackNumber: track, Timecode: int16(ms - w.clusterMs), Keyframe: key,
-		Data: [][]byte{append([]byte(nil), data...)},
+		Data: [][]byte{data}, // the writer keeps data until the cluster is written
 	})
 	w.lastMs = max(w.lastMs, ms)
 	w.frames++
