@@ -160,6 +160,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/recordings/{id}", s.serveRecording)
 	mux.HandleFunc("DELETE /api/recordings/{id}", s.serveRecording)
 	mux.HandleFunc("GET /api/recordings/{id}/files/{file}", s.serveRecordingFile)
+	mux.HandleFunc("GET /api/recordings/{id}/files/{file}/verify", s.serveRecordingVerify)
 	return s.opts.Gate.Guard(mux)
 }
 
