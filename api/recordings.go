@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/stoa-video/stoa/recorder"
 	"github.com/stoa-video/stoa/signaling"
@@ -118,6 +119,18 @@ func (s *Server) serveRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodDelete:
+		if info.State != "recording" { // a finished recording: delete its files (evidence: the operator only)
+			if c := s.opts.Gate.Caller(r); !c.Operator && !c.Dev {
+				signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeForbidden, "only the operator may delete a recording")
+				return
+			}
+			if err := s.opts.Recordings.Delete(id); err != nil {
+				signaling.WriteHTTPError(w, http.StatusInternalServerError, signaling.CodeInternal, err.Error())
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		info, err := s.opts.Recordings.Stop(id)
 		if err != nil && !errors.Is(err, recorder.ErrNotFound) {
 			s.opts.Logger.Warn("stop recording", "id", id, "err", err)
@@ -133,7 +146,22 @@ func (s *Server) serveRecordingList(w http.ResponseWriter, r *http.Request) {
 	if s.recordingsOff(w) || !s.recordingAccess(w, r, room) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"recordings": s.opts.Recordings.List(room, r.URL.Query().Get("uid"))})
+	q := r.URL.Query()
+	f := recorder.Filter{Room: room, UID: q.Get("uid"), Tag: q.Get("tag")}
+	for _, b := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				signaling.WriteHTTPError(w, http.StatusBadRequest, signaling.CodeBadRequest, b.name+" must be an RFC 3339 time")
+				return
+			}
+			*b.t = t
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"recordings": s.opts.Recordings.List(f)})
 }
 
 // serveRecordingFile serves a part (GET /api/recordings/{id}/files/{file}),

@@ -104,7 +104,7 @@ func TestRecordingsPolicyAndAPI(t *testing.T) {
 	if _, err := agent.WaitEvent(ctx, recorder.EventStarted, func(m signaling.Message) bool { return m.UID == "cust" }); err != nil {
 		t.Fatalf("the agent was not told the customer's recording started: %v", err)
 	}
-	list := svc.List("claim", "cust")
+	list := svc.List(recorder.Filter{Room: "claim", UID: "cust"})
 	if len(list) != 1 || list[0].State != "recording" {
 		t.Fatalf("recordings %+v, want one running for cust", list)
 	}
@@ -200,6 +200,27 @@ func TestRecordingsPolicyAndAPI(t *testing.T) {
 	}
 	if _, err := os.Stat(recorder.ManifestPath(path)); err != nil {
 		t.Errorf("no manifest beside the file: %v", err)
+	}
+	// A restarted server lists it from its manifest.
+	again, err := recorder.NewService(recorder.ServiceOptions{Dir: svc.Dir(), Log: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := again.List(recorder.Filter{Tag: "customer"}); len(l) != 1 || l[0].ID != id || len(l[0].Parts) != 1 {
+		t.Errorf("after a restart the recordings tagged customer are %+v", l)
+	}
+	if l := again.List(recorder.Filter{Tag: "agent"}); len(l) != 0 {
+		t.Errorf("a tag filter let through %+v", l)
+	}
+	// Deleting the evidence is the operator's alone.
+	if code, _ := request(t, "DELETE", base+"/api/recordings/"+id, hostToken, ""); code != http.StatusForbidden {
+		t.Errorf("a host deleting a finished recording: %d, want 403", code)
+	}
+	if code, body := request(t, "DELETE", base+"/api/recordings/"+id, "operator-key", ""); code != http.StatusNoContent {
+		t.Errorf("the operator deleting it: %d %s", code, body)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the file is still there after delete: %v", err)
 	}
 	t.Logf("recording %s: %s, %.2f s, %d bytes, verified", id, file, dur, len(media))
 }
