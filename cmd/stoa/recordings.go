@@ -18,6 +18,12 @@ const recordingsUsage = `usage:
       --key PUBKEY   the trusted public key: base64, or a file holding it (GET /api/recordings/pubkey)
       --data-dir DIR the trusted key is the one of DIR/recording.key (the server's data dir)
       Without either, a manifest is checked against its own key, which proves nothing about who signed it.
+  stoa recordings repair [--data-dir DIR] FILE...
+      rewrite a recording cut by an unclean stop (kill -9, power loss) into FILE's NAME.repaired.EXT beside it:
+      its complete clusters, the real duration, cues (so it seeks) and a segment size; FILE itself is left
+      untouched as evidence, and an existing NAME.repaired.EXT is never overwritten.
+      --data-dir DIR sign a new manifest (NAME.repaired.EXT.json) with DIR/recording.key that records the
+                     repair and the hash chain of the original's complete clusters
 `
 
 // recordingsCmd runs `stoa recordings ...`: the operator's tools for
@@ -30,7 +36,8 @@ func recordingsCmd(args []string, out io.Writer) error {
 	switch args[0] {
 	case "verify":
 		return recordingsVerify(args[1:], out)
-	// case "repair", "list": to come with the recorder's repair.
+	case "repair":
+		return recordingsRepair(args[1:], out)
 	default:
 		return fmt.Errorf("unknown recordings command %q\n%s", args[0], recordingsUsage)
 	}
@@ -107,4 +114,46 @@ func trustedKey(keyArg, dataDir string) (ed25519.PublicKey, error) {
 		return pub, nil
 	}
 	return nil, nil
+}
+
+// recordingsRepair repairs each file and prints what it did; the error it
+// returns (exit status 1) counts the files not repaired.
+func recordingsRepair(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("stoa recordings repair", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dataDir := fs.String("data-dir", "", "sign the repaired file's manifest with DIR/recording.key")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w\n%s", err, recordingsUsage)
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("stoa recordings repair needs at least one file\n%s", recordingsUsage)
+	}
+	var key ed25519.PrivateKey
+	if *dataDir != "" {
+		k, err := recorder.LoadKey(*dataDir)
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	failed := 0
+	for _, path := range fs.Args() {
+		res, err := recorder.RepairFile(path, key)
+		if err != nil {
+			failed++
+			fmt.Fprintf(out, "%s: ERROR: %v\n", path, err)
+			continue
+		}
+		fmt.Fprintf(out, "%s: repaired into %s: %d clusters kept, %d cue points, duration %.3f s, truncated tail of %d bytes dropped\n",
+			path, res.Path, res.Clusters, res.Cues, res.Duration.Seconds(), res.TailBytes)
+		if res.ManifestPath != "" {
+			fmt.Fprintf(out, "%s: signed manifest %s (repair of chain %s)\n", path, res.ManifestPath, res.OriginalFinal)
+		} else {
+			fmt.Fprintf(out, "%s: no manifest written (give --data-dir to sign one)\n", path)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d recordings not repaired", failed, fs.NArg())
+	}
+	return nil
 }
