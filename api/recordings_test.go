@@ -104,6 +104,10 @@ func TestRecordingsPolicyAndAPI(t *testing.T) {
 	if _, err := agent.WaitEvent(ctx, recorder.EventStarted, func(m signaling.Message) bool { return m.UID == "cust" }); err != nil {
 		t.Fatalf("the agent was not told the customer's recording started: %v", err)
 	}
+	late := ts.dialTagged(ctx, "claim", "supervisor", signaling.RoleHost, "agent")
+	if _, err := late.WaitEvent(ctx, recorder.EventStarted, func(m signaling.Message) bool { return m.UID == "cust" }); err != nil {
+		t.Fatalf("a participant joining during the recording was not told of it: %v", err)
+	}
 	list := svc.List(recorder.Filter{Room: "claim", UID: "cust"})
 	if len(list) != 1 || list[0].State != "recording" {
 		t.Fatalf("recordings %+v, want one running for cust", list)

@@ -150,6 +150,23 @@ func (s *Service) StreamPublished(p *sfu.Participant) {
 	}
 }
 
+// ParticipantJoined tells a newcomer which of its room's participants are
+// being recorded, so its page shows the indicator too.
+func (s *Service) ParticipantJoined(p *sfu.Participant) {
+	room := p.Room().ID()
+	s.mu.Lock()
+	var uids []string
+	for _, ss := range s.active {
+		if ss.info.Room == room {
+			uids = append(uids, ss.info.UID)
+		}
+	}
+	s.mu.Unlock()
+	for _, uid := range uids {
+		p.Notify(sfu.Event{Type: EventStarted, UID: uid})
+	}
+}
+
 // StreamUnpublished stops the participant's recording, if one runs.
 func (s *Service) StreamUnpublished(p *sfu.Participant) {
 	s.mu.Lock()

@@ -87,6 +87,10 @@ func (p *Participant) Info() ParticipantInfo {
 
 func (p *Participant) notify(ev Event) { p.listener.Notify(ev) }
 
+// Notify tells the participant about ev (a recording under way when it
+// joins); it must not block.
+func (p *Participant) Notify(ev Event) { p.notify(ev) }
+
 func (p *Participant) streamInfo() (StreamInfo, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -145,6 +145,9 @@ func (r *Room) join(o JoinOptions) (*Participant, error) {
 		q.notify(Event{Type: EventParticipantJoined, UID: info.UID, Role: info.Role, Tag: info.Tag})
 	}
 	r.sfu.log.Info("participant joined", "room", r.id, "uid", o.UID, "role", role, "tag", o.Tag)
+	if obs := r.sfu.observer(); obs != nil {
+		obs.ParticipantJoined(p)
+	}
 	if o.AutoSubscribe {
 		for _, s := range snap.Streams {
 			if err := p.Subscribe(s.UID); err != nil && !errors.Is(err, ErrAlreadySubscribed) {

@@ -72,6 +72,9 @@ func New(cfg Config, log *slog.Logger) (*SFU, error) {
 type Observer interface {
 	StreamPublished(p *Participant)
 	StreamUnpublished(p *Participant)
+	// ParticipantJoined comes after the participant was told it joined,
+	// so the observer may tell it what is under way (a recording).
+	ParticipantJoined(p *Participant)
 }
 
 // SetObserver installs the one Observer (nil removes it).
