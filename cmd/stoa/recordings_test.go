@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,5 +100,53 @@ func TestRecordingsVerifyCLI(t *testing.T) {
 	}
 	if err := recordingsCmd([]string{"frobnicate"}, &bytes.Buffer{}); err == nil {
 		t.Error("an unknown subcommand succeeded")
+	}
+}
+
+// repair on a file ffmpeg wrote (a SeekHead, a Segment of known size) cut in
+// the middle of a cluster: the CLI keeps the complete clusters, says so,
+// signs the copy when given the data dir, leaves the original alone, and
+// refuses to overwrite its earlier work.
+func TestRecordingsRepairCLI(t *testing.T) {
+	dataDir := t.TempDir()
+	path, spans := sealedRecording(t, dataDir)
+	if len(spans) < 3 {
+		t.Fatalf("%d clusters in the clip, want 3 or more", len(spans))
+	}
+	data, _ := os.ReadFile(path)
+	cut := filepath.Join(t.TempDir(), "cut.webm")
+	last := spans[len(spans)-1]
+	size := last.Offset + last.Size/2
+	os.WriteFile(cut, data[:size], 0o600)
+
+	var out bytes.Buffer
+	if err := recordingsCmd([]string{"repair", "--data-dir", dataDir, cut}, &out); err != nil {
+		t.Fatalf("repair: %v\n%s", err, out.String())
+	}
+	want := fmt.Sprintf("%d clusters kept", len(spans)-1)
+	if !strings.Contains(out.String(), "repaired into "+recorder.RepairedPath(cut)) || !strings.Contains(out.String(), want) ||
+		!strings.Contains(out.String(), fmt.Sprintf("truncated tail of %d bytes dropped", size-last.Offset)) ||
+		!strings.Contains(out.String(), "signed manifest") {
+		t.Errorf("repair says:\n%s", out.String())
+	}
+	if o, err := exec.Command("ffmpeg", "-v", "error", "-i", recorder.RepairedPath(cut), "-f", "null", "-").CombinedOutput(); err != nil || len(o) > 0 {
+		t.Errorf("ffmpeg on the repaired file: %v %s", err, o)
+	}
+	out.Reset()
+	if err := recordingsCmd([]string{"verify", "--data-dir", dataDir, recorder.RepairedPath(cut)}, &out); err != nil {
+		t.Errorf("verify the repaired file: %v\n%s", err, out.String())
+	}
+	if got, _ := os.ReadFile(cut); !bytes.Equal(got, data[:size]) {
+		t.Error("repair changed the original")
+	}
+	out.Reset()
+	if err := recordingsCmd([]string{"repair", cut}, &out); err == nil || !strings.Contains(out.String(), "already exists") {
+		t.Errorf("a second repair: %v\n%s", err, out.String())
+	}
+	if err := recordingsCmd([]string{"repair", "--data-dir", t.TempDir(), cut}, &out); err == nil {
+		t.Error("repair with a data dir without a key succeeded")
+	}
+	if err := recordingsCmd([]string{"repair"}, &out); err == nil {
+		t.Error("repair without files succeeded")
 	}
 }
