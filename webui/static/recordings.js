@@ -107,15 +107,22 @@ async function load() {
 const byStart = (a, b) => String(b.started).localeCompare(String(a.started));
 
 function show(recordings) {
-  hooks.recordings = recordings = [...recordings].sort(byStart);
+  recordings = [...recordings].sort(byStart);
+  const same = JSON.stringify(recordings) === JSON.stringify(hooks.recordings);
+  hooks.recordings = recordings;
   files = recordings.flatMap((rec) => (rec.parts ?? []).map((part) => ({ rec, part })));
+  if (same && els.list.childElementCount) return schedule(recordings); // keep the rows, and the focus in them
   els.list.replaceChildren(...recordings.map(recordingItem));
   els.listEmpty.hidden = recordings.length > 0;
   for (const { rec, part } of files) verify(rec, part);
   markPlaying();
-  const active = recordings.some((r) => r.state === 'recording');
-  clearTimeout(show.poll);
-  if (active) show.poll = setTimeout(load, 5000); // a recording still running: its parts and state change
+  schedule(recordings);
+}
+
+/** While a recording runs, the list is read again every 5 s: its state and parts change when it stops. */
+function schedule(recordings) {
+  clearTimeout(schedule.timer);
+  if (recordings.some((r) => r.state === 'recording')) schedule.timer = setTimeout(load, 5000);
 }
 
 /** A new element with properties and children (null children are skipped). */
@@ -167,8 +174,10 @@ function fileMeta(part) {
 /** Asks the server to re-hash a file against its signed manifest, and shows the answer on its row. */
 async function verify(rec, part) {
   const k = `${rec.id}/${part.file}`;
-  let v;
-  if (rec.state === 'recording') {
+  let v = hooks.verify[k];
+  if (v && (v.status === 'verified' || v.status === 'altered')) {
+    // checked already; Refresh checks again
+  } else if (rec.state === 'recording') {
     v = { ok: false, status: 'unsigned', reason: 'still recording: the file is signed when the recording stops' };
   } else {
     try {
@@ -205,7 +214,11 @@ els.filter.addEventListener('submit', (e) => {
   history.replaceState(null, '', `${location.pathname}${q.size ? `?${q}` : ''}`);
   load();
 });
-els.refresh.addEventListener('click', () => load());
+els.refresh.addEventListener('click', () => {
+  hooks.verify = {}; // Refresh checks every file again
+  hooks.recordings = [];
+  load();
+});
 
 /* ------------------------------------------------------------------ the player */
 
