@@ -111,9 +111,11 @@ func Start(ups []sfu.UpTrack, o Options) (*Recording, error) {
 		t := newTrackRecorder(up, len(r.tracks), r.take, r.mark)
 		b := sfu.NewBuffered(t, queueSize)
 		r.tracks, r.bufs, r.ups = append(r.tracks, t), append(r.bufs, b), append(r.ups, up)
-		up.AddDownTrack(b)
 	}
 	r.marks = make([]time.Time, len(r.tracks))
+	for i, up := range r.ups { // attached once the recording is whole: packets flow from here on
+		up.AddDownTrack(r.bufs[i])
+	}
 	if r.video != nil {
 		r.video.RequestKeyframe()
 	}
@@ -121,7 +123,7 @@ func Start(ups []sfu.UpTrack, o Options) (*Recording, error) {
 }
 
 // take receives a frame from a track's goroutine and writes out, in time
-// order, every queued frame older than muxHold.
+// order, every queued frame that is ready.
 func (r *Recording) take(f frame) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

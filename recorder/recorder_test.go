@@ -236,7 +236,7 @@ func record(t *testing.T, c clip, loss float64, audioDelay, silenceFrom, silence
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.play(t, c, audioDelay, silenceFrom, silenceTo, 4)
+	f.play(t, c, audioDelay, silenceFrom, silenceTo, 2)
 	parts, err := rec.Stop()
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +486,7 @@ func TestRecordOnAFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.play(t, c, 0, 0, 0, 4)
+	f.play(t, c, 0, 0, 0, 2)
 	parts, err := rec.Stop()
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("Stop: %v, want the disk-full error", err)

@@ -198,12 +198,13 @@ func TestBadViewersDoNotHurtTheOthers(t *testing.T) {
 	badMissing, badLatency := measure(3 * time.Second)
 	t.Logf("clean viewers, clean run: %d missing, mean latency %v; with a 30%%-loss and a stalled viewer: %d missing, %v",
 		cleanMissing, cleanLatency, badMissing, badLatency)
-	// "Not worse than twice the clean run", with floors so that scheduler
-	// noise on a busy machine (a few ms, a packet or two) is not a failure.
-	if badMissing > 2*cleanMissing+2 {
+	// "Not worse than twice the clean run", with floors so that a busy
+	// machine (other tests on both cores, a packet or two, tens of ms) is not
+	// a failure; a bad viewer holding up the others costs seconds.
+	if badMissing > 2*cleanMissing+10 {
 		t.Errorf("clean viewers lost %d packets next to the bad viewers, %d in the clean run", badMissing, cleanMissing)
 	}
-	if badLatency > 2*cleanLatency+20*time.Millisecond {
+	if badLatency > 2*cleanLatency+250*time.Millisecond {
 		t.Errorf("clean viewers' latency %v next to the bad viewers, %v in the clean run", badLatency, cleanLatency)
 	}
 	if bad.stats().packets == 0 {
