@@ -164,28 +164,39 @@ func (s *Server) serveRecordingList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"recordings": s.opts.Recordings.List(f)})
 }
 
-// serveRecordingFile serves a part (GET /api/recordings/{id}/files/{file}),
-// with range requests for seeking, or its manifest (file + ".json").
-func (s *Server) serveRecordingFile(w http.ResponseWriter, r *http.Request) {
+// recordingFile admits a request for one of a recording's files ({id} and
+// {file} in the path; its manifest too when manifests is set) and returns
+// the recording, the file's name and its path. It answers the error itself.
+func (s *Server) recordingFile(w http.ResponseWriter, r *http.Request, manifests bool) (info recorder.Summary, name, path string, ok bool) {
 	if s.recordingsOff(w) {
-		return
+		return info, "", "", false
 	}
-	info, ok := s.opts.Recordings.Get(r.PathValue("id"))
+	info, ok = s.opts.Recordings.Get(r.PathValue("id"))
 	if !ok {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeRecordingNotFound, "no such recording")
-		return
+		return info, "", "", false
 	}
 	if !s.recordingAccess(w, r, info.Room) {
-		return
+		return info, "", "", false
 	}
-	name := r.PathValue("file")
+	name = r.PathValue("file")
 	known := false
 	for _, p := range info.Parts {
-		known = known || name == p.File || name == p.File+".json"
+		known = known || name == p.File || (manifests && name == p.File+".json")
 	}
 	path, err := s.opts.Recordings.FilePath(name)
 	if !known || err != nil {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeRecordingNotFound, "no such file in this recording")
+		return info, "", "", false
+	}
+	return info, name, path, true
+}
+
+// serveRecordingFile serves a part (GET /api/recordings/{id}/files/{file}),
+// with range requests for seeking, or its manifest (file + ".json").
+func (s *Server) serveRecordingFile(w http.ResponseWriter, r *http.Request) {
+	_, name, path, ok := s.recordingFile(w, r, true)
+	if !ok {
 		return
 	}
 	f, err := os.Open(path)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/stoa-video/stoa/recorder"
-	"github.com/stoa-video/stoa/signaling"
 )
 
 // verifyResult answers GET /api/recordings/{id}/files/{file}/verify.
@@ -25,25 +24,8 @@ type verifyResult struct {
 // manifest and the server's public key (recorder.Verify), as
 // `stoa recordings verify` does, for the playback page's verified / altered.
 func (s *Server) serveRecordingVerify(w http.ResponseWriter, r *http.Request) {
-	if s.recordingsOff(w) {
-		return
-	}
-	info, ok := s.opts.Recordings.Get(r.PathValue("id"))
+	info, name, path, ok := s.recordingFile(w, r, false)
 	if !ok {
-		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeRecordingNotFound, "no such recording")
-		return
-	}
-	if !s.recordingAccess(w, r, info.Room) {
-		return
-	}
-	name := r.PathValue("file")
-	known := false
-	for _, p := range info.Parts {
-		known = known || name == p.File
-	}
-	path, err := s.opts.Recordings.FilePath(name)
-	if !known || err != nil {
-		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeRecordingNotFound, "no such file in this recording")
 		return
 	}
 	key := s.opts.Recordings.PublicKey()
