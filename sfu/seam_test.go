@@ -65,7 +65,10 @@ func TestBlockingConsumerDoesNotStallFanout(t *testing.T) {
 	if st := up.Stats(); st.Dropped != 0 {
 		t.Errorf("the fanout itself dropped %d packets", st.Dropped)
 	}
-	close(c.release) // the consumer recovers
+	close(c.release) // the consumer recovers: let it drain what was queued before more comes
+	for deadline := time.Now().Add(30 * time.Second); b.Queued() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	for i := n + 1; i <= n+150; i++ {
 		payload := []byte{0x10, 0x01, byte(i)}
 		if i%100 == 1 {
