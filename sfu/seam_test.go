@@ -291,9 +291,11 @@ func TestViewersGetThePublishersClock(t *testing.T) {
 	want := m.Time(sr.RTPTime) // the first source keeps the publisher's timestamps
 	secs := int64(sr.NTPTime>>32) - ntpUnixOffset
 	got := time.Unix(secs, int64((sr.NTPTime&0xffffffff)*uint64(time.Second)>>32))
-	// Two readings of one mapping (the report's and the publisher's latest),
-	// not a duration measured: they differ only by the publisher's clock drift.
-	if skew := got.Sub(want); skew < -50*time.Millisecond || skew > 50*time.Millisecond {
+	// Two readings of the publisher's clock (the mapping the report was made
+	// with and the publisher's latest), not a duration measured: they differ
+	// by how far the test publisher's ticker fell behind between its reports
+	// on a busy machine; a wrong clock or offset is off by seconds.
+	if skew := got.Sub(want); skew < -250*time.Millisecond || skew > 250*time.Millisecond {
 		t.Errorf("the viewer's report puts RTP %d at %v; the publisher's clock says %v (%v apart)", sr.RTPTime, got, want, skew)
 	}
 	if sr.PacketCount == 0 || sr.OctetCount == 0 {
