@@ -242,6 +242,11 @@ func (d *RTPDownTrack) chooseLayer() {
 
 var errNotBound = errors.New("down track not bound")
 
+// replayMaxAge bounds how old a cached keyframe may be for a new viewer to
+// start from it: a second of frames replays in a blink; past that the
+// viewer asks for a fresh keyframe (coalesced with everyone else's).
+const replayMaxAge = time.Second
+
 // WriteRTP forwards p to the subscriber. Video starts at a keyframe: the
 // newest cached one, replayed at once, or the next one the publisher sends.
 func (d *RTPDownTrack) WriteRTP(p *Packet) error {
@@ -353,6 +358,13 @@ func (d *RTPDownTrack) start(b *binding, src *LocalUpTrack, p *Packet) {
 		return
 	}
 	first := src.cached(k)
+	if first != nil && p.Arrival-first.Arrival > int64(replayMaxAge) {
+		// An old keyframe means a long burst of old frames, which a
+		// browser's delay-based bandwidth estimate reads as congestion (and
+		// relays to the publisher as a low REMB): a fresh keyframe is cheaper.
+		first.Release()
+		first = nil
+	}
 	if first == nil {
 		d.dropped.Add(1)
 		src.RequestKeyframe()

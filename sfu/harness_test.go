@@ -166,6 +166,9 @@ type synthPublisher struct {
 	rids         []string
 	plis         atomic.Int64
 	force        atomic.Bool
+	// keyEvery, when set (ns), makes every frame that many ns after the last
+	// keyframe a keyframe too, as an encoder with a short GOP.
+	keyEvery atomic.Int64
 	frames       atomic.Int64
 	stop         context.CancelFunc
 	wg           sync.WaitGroup
@@ -306,13 +309,18 @@ func (sp *synthPublisher) run(ctx context.Context) {
 	seqs := make([]uint16, len(sp.tracks))
 	buf := make([]byte, 1200)
 	var ts uint32
+	lastKey := time.Now()
 	for pid := uint16(0); ; pid = (pid + 1) & 0x7fff {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		key := pid == 0 || sp.force.Swap(false)
+		key := pid == 0 || sp.force.Swap(false) ||
+			(sp.keyEvery.Load() > 0 && time.Since(lastKey) >= time.Duration(sp.keyEvery.Load()))
+		if key {
+			lastKey = time.Now()
+		}
 		n := int(sp.perDelta.Load())
 		if key {
 			n += 4
