@@ -169,9 +169,9 @@ type synthPublisher struct {
 	// keyEvery, when set (ns), makes every frame that many ns after the last
 	// keyframe a keyframe too, as an encoder with a short GOP.
 	keyEvery atomic.Int64
-	frames       atomic.Int64
-	stop         context.CancelFunc
-	wg           sync.WaitGroup
+	frames   atomic.Int64
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // publish makes tp publish synthetic video: one layer, or with rids "l"
