@@ -19,29 +19,16 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+	"github.com/stoa-video/stoa/internal/mediatest"
 	"github.com/stoa-video/stoa/sfu"
 )
 
 // The clips are made by ffmpeg from its test sources; a test that needs them
 // skips with one line when ffmpeg is absent.
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (make deps installs it): no real media to record", tool)
-		}
-	}
-}
+func needFFmpeg(t *testing.T) { t.Helper(); mediatest.NeedTools(t, "ffmpeg", "ffprobe") }
 
-func ffmpeg(t *testing.T, args ...string) {
-	t.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
+func ffmpeg(t *testing.T, args ...string) { t.Helper(); mediatest.FFmpeg(t, args...) }
 
 // clip is known media: VP8 frames (a keyframe every 2 s) and Opus packets
 // (20 ms each), seconds long.
@@ -61,24 +48,8 @@ func makeClip(t *testing.T, seconds int) clip {
 	ffmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", strconv.Itoa(seconds), "-ac", "2",
 		"-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-page_duration", "20000", ogg)
 	var c clip
-	f, err := os.Open(ivf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, _, err := ivfreader.NewWith(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		fr, _, err := r.ParseNextFrame()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.video = append(c.video, fr)
+	c.video = mediatest.IVFFrames(t, ivf)
+	for _, fr := range c.video {
 		c.keys = append(c.keys, fr[0]&1 == 0)
 	}
 	af, err := os.Open(ogg)

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,8 +12,8 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+	"github.com/stoa-video/stoa/internal/mediatest"
 	"golang.org/x/image/vp8"
 )
 
@@ -24,36 +21,11 @@ import (
 // 15 fps, one keyframe at the start) and returns its frames.
 func vp8Clip(t *testing.T) [][]byte {
 	t.Helper()
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("ffmpeg is not installed: no real VP8 clip to publish (make deps installs it)")
-	}
+	mediatest.NeedTools(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "clip.ivf")
-	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15",
+	mediatest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15",
 		"-t", "4", "-c:v", "libvpx", "-b:v", "200k", "-g", "1000", "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, b)
-	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, _, err := ivfreader.NewWith(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		fr, _, err := r.ParseNextFrame()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, fr)
-	}
+	frames := mediatest.IVFFrames(t, out)
 	if len(frames) < 30 {
 		t.Fatalf("clip has %d frames", len(frames))
 	}

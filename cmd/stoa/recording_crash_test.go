@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,52 +16,23 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 
+	"github.com/stoa-video/stoa/internal/mediatest"
 	"github.com/stoa-video/stoa/recorder"
 	"github.com/stoa-video/stoa/signaling/client"
 )
 
-func needMediaTools(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (make deps installs it): cannot make or check recordings", tool)
-		}
-	}
-}
+func needMediaTools(t *testing.T) { t.Helper(); mediatest.NeedTools(t, "ffmpeg", "ffprobe") }
 
 // vp8Clip is 10 s of ffmpeg's test pattern as VP8 frames at 15 fps with a
 // keyframe every 2 s, so that it loops on a keyframe.
 func vp8Clip(t *testing.T) [][]byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "clip.ivf")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-t", "10",
+	mediatest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-t", "10",
 		"-c:v", "libvpx", "-b:v", "300k", "-g", "30", "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0",
-		"-f", "ivf", path).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, _, err := ivfreader.NewWith(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		fr, _, err := r.ParseNextFrame()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, fr)
-	}
-	return frames
+		"-f", "ivf", path)
+	return mediatest.IVFFrames(t, path)
 }
 
 // publishCustomer joins room R as a customer (the tag the policy records)
