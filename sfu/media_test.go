@@ -75,7 +75,18 @@ func TestJoinersCoalesceKeyframeRequests(t *testing.T) {
 		t.Fatalf("first viewer got %d packets", first.stats().packets)
 	}
 	up := pubPeer.part.UpTracks()[0].(*LocalUpTrack)
-	if !up.waitUntil(ctx, func() bool { k, ok := up.LastKeyframe(); return !ok || up.highSeq-k >= uint16(videoCacheSize/2) }) {
+	aged := func() bool {
+		k, ok := up.LastKeyframe()
+		if !ok {
+			return true
+		}
+		p := up.cached(k + uint16(videoCacheSize/2)) // read under the cache's lock, not the reader's highSeq
+		if p != nil {
+			p.Release()
+		}
+		return p != nil
+	}
+	if !up.waitUntil(ctx, aged) {
 		t.Fatal("the start keyframe never aged out of the replay window")
 	}
 	sp.perDelta.Store(1) // from now on a keyframe stays in the replay window for seconds
