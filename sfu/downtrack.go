@@ -56,6 +56,8 @@ type RTPDownTrack struct {
 
 	packets, octets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
 	lossFraction                                                           atomic.Uint32
+	// What the subscriber's receiver reports say, cumulatively (see rr.go).
+	rr receiverReports
 }
 
 type binding struct {
@@ -477,6 +479,7 @@ func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				d.lossFraction.Store(uint32(r.FractionLost))
+				d.rr.take(r, d.clockRate(), time.Now())
 			}
 			if len(p.Reports) > 0 && len(d.set.list()) > 1 {
 				d.chooseLayer()
@@ -495,6 +498,12 @@ type DownStats struct {
 	Layer    int
 	// FractionLost is the subscriber's last reported loss, 0..255 as in RTCP.
 	FractionLost uint8
+	// Bytes counts the payload bytes sent.
+	Bytes uint64
+	// Report is what the subscriber's receiver reports say.
+	Report ReportStats
+	// Estimate is the subscriber's last bandwidth estimate (REMB), bit/s.
+	Estimate uint64
 }
 
 // Stats returns the down track's counters.
@@ -509,5 +518,6 @@ func (d *RTPDownTrack) Stats() DownStats {
 		Packets: d.packets.Load(), Dropped: d.dropped.Load(), NACKs: d.nacks.Load(),
 		Retransmits: d.retransmits.Load(), PLIs: d.plis.Load(), Replayed: d.replayed.Load(),
 		Switches: d.switches.Load(), Layer: layer, FractionLost: uint8(d.lossFraction.Load()),
+		Bytes: d.octets.Load(), Report: d.rr.stats(), Estimate: d.estimate.Load(),
 	}
 }

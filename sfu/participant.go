@@ -371,6 +371,7 @@ func (p *Participant) unpublish(pub *publication) {
 		p.room.broadcast(nil, Event{Type: EventRoleChanged, UID: p.uid, Role: "audience"})
 	}
 	_ = pub.pc.Close()
+	p.room.sfu.retired.upTracks(pub.tracks)
 }
 
 // Mute records that the publisher muted or unmuted audio or video and tells the others.
@@ -474,9 +475,10 @@ func (p *Participant) shutdown() bool {
 			p.room.streamRemoved(p)
 		}
 		_ = pub.pc.Close()
+		p.room.sfu.retired.upTracks(pub.tracks)
 	}
 	for _, sub := range subs {
-		closeSub(sub)
+		closeSub(sub, &p.room.sfu.retired)
 	}
 	return true
 }

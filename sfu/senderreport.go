@@ -23,8 +23,10 @@ func (d *RTPDownTrack) senderReport(b *binding, p *Packet) *rtcp.SenderReport {
 	if m, ok := d.cur.TimeMapping(); ok {
 		at = m.Time(p.Timestamp)
 	}
+	ntp := toNTP(at)
+	d.rr.sent(ntp, time.Now())
 	return &rtcp.SenderReport{
-		SSRC: b.ssrc, NTPTime: toNTP(at), RTPTime: p.Timestamp + d.rw.cur.ts, // p's timestamp as this track numbers it
+		SSRC: b.ssrc, NTPTime: ntp, RTPTime: p.Timestamp + d.rw.cur.ts, // p's timestamp as this track numbers it
 		PacketCount: uint32(d.packets.Load()), OctetCount: uint32(d.octets.Load()),
 	}
 }

@@ -41,6 +41,8 @@ type SFU struct {
 	rooms  map[string]*Room
 	closed bool
 	obs    Observer
+	// retired keeps the counters of ended tracks for Counters.
+	retired retired
 }
 
 // New opens the ICE UDP (and TCP) ports and returns an SFU with no rooms.

@@ -51,7 +51,7 @@ func (p *Participant) Subscribe(uid string) error {
 	p.subs[uid] = sub
 	p.mu.Unlock()
 	if stale != nil {
-		closeSub(stale)
+		closeSub(stale, &p.room.sfu.retired)
 	}
 
 	pc, err := p.room.sfu.newDownPC()
@@ -196,17 +196,19 @@ func (p *Participant) dropSubscription(uid string) bool {
 	if sub == nil {
 		return false
 	}
-	closeSub(sub)
+	closeSub(sub, &p.room.sfu.retired)
 	return true
 }
 
-func closeSub(sub *subscription) {
+// closeSub ends a subscription and keeps its down tracks' counters in r.
+func closeSub(sub *subscription, r *retired) {
 	for _, d := range sub.downs {
 		d.detach()
 	}
 	if sub.pc != nil {
 		_ = sub.pc.Close()
 	}
+	r.downTracks(sub.downs)
 }
 
 func (p *Participant) findSub(pcName string) (*subscription, error) {

@@ -71,16 +71,24 @@ type LocalUpTrack struct {
 	relayREMB atomic.Bool
 
 	// Owned by the reader goroutine.
-	highSeq    uint16
-	seenAny    bool
-	rateStart  int64
-	rateBytes  uint64
-	packets    atomic.Uint64
-	bytes      atomic.Uint64
-	badPackets atomic.Uint64
-	lost       atomic.Uint64
-	plis       atomic.Uint64
-	bitrate    atomic.Uint64
+	highSeq   uint16
+	seenAny   bool
+	rateStart int64
+	rateBytes uint64
+	// jitter is RFC 3550's interarrival jitter in RTP clock units, from the
+	// transit time (arrival on the RTP clock minus the packet's timestamp)
+	// of successive packets; jitterStart is the arrival clock's origin.
+	jitter      float64
+	lastTransit int32
+	jitterStart int64
+	jitterQ     atomic.Uint32 // jitter, published for Stats
+	recovered   atomic.Uint64
+	packets     atomic.Uint64
+	bytes       atomic.Uint64
+	badPackets  atomic.Uint64
+	lost        atomic.Uint64
+	plis        atomic.Uint64
+	bitrate     atomic.Uint64
 }
 
 // NewUpTrack makes an up track for media of the given codec; sendRTCP sends
@@ -256,7 +264,12 @@ func (u *LocalUpTrack) count(p *Packet, now int64) {
 			u.lost.Add(uint64(gap))
 		}
 		u.highSeq = seq
+	default: // older than the highest: a retransmission or a reordered packet filling a gap counted lost
+		if back := u.highSeq - seq; back > 0 && back < 1000 {
+			u.recovered.Add(1)
+		}
 	}
+	u.countJitter(p.Timestamp, now)
 	if u.rateStart == 0 {
 		u.rateStart = now
 	}
@@ -265,6 +278,29 @@ func (u *LocalUpTrack) count(p *Packet, now int64) {
 		u.bitrate.Store(u.rateBytes * 8 * uint64(time.Second) / uint64(el))
 		u.rateStart, u.rateBytes = now, 0
 	}
+}
+
+// countJitter updates the interarrival jitter (RFC 3550 §6.4.1) with one
+// packet's RTP timestamp and arrival time.
+func (u *LocalUpTrack) countJitter(ts uint32, now int64) {
+	rate := int64(u.codec.ClockRate)
+	if rate == 0 {
+		return
+	}
+	if u.jitterStart == 0 {
+		u.jitterStart = now
+	}
+	arrival := uint32((now - u.jitterStart) / 1000 * rate / 1_000_000) // µs on the RTP clock: no overflow for years
+	transit := int32(arrival - ts)
+	if u.packets.Load() > 1 {
+		d := float64(transit - u.lastTransit)
+		if d < 0 {
+			d = -d
+		}
+		u.jitter += (d - u.jitter) / 16
+		u.jitterQ.Store(uint32(u.jitter))
+	}
+	u.lastTransit = transit
 }
 
 // HandleRTCP takes the publisher's RTCP for this track: a sender report
@@ -312,8 +348,13 @@ func (u *LocalUpTrack) Flush() { u.fan.flush() }
 // Stats is a snapshot of an up track's counters.
 type Stats struct {
 	Packets, Bytes, BadPackets uint64
-	// Lost counts sequence numbers never received (before retransmission).
-	Lost uint64
+	// Lost counts sequence numbers missing when a later one arrived (loss on
+	// the network, before retransmission); Recovered counts those that came
+	// late (a NACK's retransmission, or reordering). Lost − Recovered is the
+	// loss left after recovery.
+	Lost, Recovered uint64
+	// Jitter is the interarrival jitter of the publisher's packets.
+	Jitter time.Duration
 	// Dropped counts packets writer shards had no room for.
 	Dropped uint64
 	// PLIs counts keyframe requests sent to the publisher.
@@ -326,8 +367,19 @@ type Stats struct {
 
 // Stats returns the track's counters.
 func (u *LocalUpTrack) Stats() Stats {
+	lost, rec := u.lost.Load(), u.recovered.Load()
+	rec = min(rec, lost) // a duplicate is not a recovery
 	return Stats{
-		Packets: u.packets.Load(), Bytes: u.bytes.Load(), BadPackets: u.badPackets.Load(), Lost: u.lost.Load(),
+		Packets: u.packets.Load(), Bytes: u.bytes.Load(), BadPackets: u.badPackets.Load(), Lost: lost, Recovered: rec,
+		Jitter:  u.jitterDuration(),
 		Dropped: u.fan.dropped(), PLIs: u.plis.Load(), Bitrate: u.bitrate.Load(), DownTracks: u.fan.count(),
 	}
+}
+
+// jitterDuration is the jitter as a duration.
+func (u *LocalUpTrack) jitterDuration() time.Duration {
+	if u.codec.ClockRate == 0 {
+		return 0
+	}
+	return time.Duration(uint64(u.jitterQ.Load()) * uint64(time.Second) / uint64(u.codec.ClockRate))
 }
