@@ -379,6 +379,14 @@ func (s *Service) ForParticipant(p *sfu.Participant) (string, bool) {
 	return "", false
 }
 
+// Active returns how many recordings are running now, for the operator's
+// metrics.
+func (s *Service) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.active)
+}
+
 // FilePath is the path of a recording's part file, checked to be a plain
 // name inside the directory.
 func (s *Service) FilePath(name string) (string, error) {
