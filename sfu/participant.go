@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -47,6 +48,11 @@ type Participant struct {
 	audioMuted, videoMuted bool
 	// streamTypes is the simulcast layer asked for per publisher uid.
 	streamTypes map[string]StreamType
+
+	// impair drops incoming packets and pings on purpose (Impair); the
+	// counters number the pings and each up track's packets for its pattern.
+	impair      impairment
+	impairPings atomic.Uint64
 
 	wg sync.WaitGroup
 }
@@ -180,6 +186,7 @@ func (p *Participant) Publish(offer string, audioMuted, videoMuted bool) (string
 	p.mu.Unlock()
 
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.onUpTrack(pub, t, r) })
+	pc.OnDataChannel(p.onDataChannel)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed {
 			p.room.sfu.log.Warn("publisher connection failed", "room", p.room.id, "uid", p.uid)
@@ -264,6 +271,7 @@ func (p *Participant) onUpTrack(pub *publication, t *webrtc.TrackRemote, r *webr
 	up := NewUpTrack(t.Kind().String(), t.Kind(), t.Codec(), uint32(t.SSRC()), pub.pc.WriteRTCP)
 	up.rid = t.RID()
 	up.keyframeEvery = p.room.sfu.keyframeEvery
+	up.impair = &p.impair
 	if up.rid != "" {
 		up.onWatched = func() { p.pauseUnwatched(pub) }
 	}

@@ -70,6 +70,11 @@ type LocalUpTrack struct {
 	// simulcast, where viewers pick layers instead of capping the encoder.
 	relayREMB atomic.Bool
 
+	// impair, if set, drops a fraction of the packets read (a drill);
+	// impaired numbers them for its pattern.
+	impair   *impairment
+	impaired atomic.Uint64
+
 	// Owned by the reader goroutine.
 	highSeq   uint16
 	seenAny   bool
@@ -219,7 +224,9 @@ func (u *LocalUpTrack) Run(r RemoteTrack) {
 			p.Release()
 			return
 		}
-		u.forward(p, n)
+		if u.impair == nil || !u.impair.drop(&u.impaired) {
+			u.forward(p, n)
+		}
 		p.Release()
 	}
 }
