@@ -57,6 +57,8 @@ type Options struct {
 	OCRErr error
 	// Recordings runs the server's recordings; nil when it does not record.
 	Recordings *recorder.Service
+	// Stats serves the rooms' network quality and counters; nil serves none.
+	Stats RoomStats
 	// Limits bounds heavy jobs and claim request rates.
 	Limits Limits
 	Logger *slog.Logger
@@ -161,6 +163,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/recordings/{id}", s.serveRecording)
 	mux.HandleFunc("GET /api/recordings/{id}/files/{file}", s.serveRecordingFile)
 	mux.HandleFunc("GET /api/recordings/{id}/files/{file}/verify", s.serveRecordingVerify)
+	mux.HandleFunc("GET /api/rooms/{room}/stats", s.serveRoomStats)
+	mux.HandleFunc("POST /api/dev/impair", s.serveImpair)
 	return s.opts.Gate.Guard(mux)
 }
 

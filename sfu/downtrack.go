@@ -490,20 +490,24 @@ func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 
 // DownStats is a snapshot of a down track's counters.
 type DownStats struct {
-	Packets, Dropped, NACKs, Retransmits, PLIs uint64
+	Packets     uint64 `json:"packets"`
+	Dropped     uint64 `json:"dropped"`
+	NACKs       uint64 `json:"nacks"`
+	Retransmits uint64 `json:"retransmits"`
+	PLIs        uint64 `json:"plis"`
 	// Replayed counts packets sent from the cache when the track started.
-	Replayed uint64
+	Replayed uint64 `json:"replayed"`
 	// Switches counts simulcast layer changes; Layer is the current one.
-	Switches uint64
-	Layer    int
+	Switches uint64 `json:"switches"`
+	Layer    int    `json:"layer"`
 	// FractionLost is the subscriber's last reported loss, 0..255 as in RTCP.
-	FractionLost uint8
+	FractionLost uint8 `json:"fractionLost"`
 	// Bytes counts the payload bytes sent.
-	Bytes uint64
+	Bytes uint64 `json:"bytes"`
 	// Report is what the subscriber's receiver reports say.
-	Report ReportStats
+	Report ReportStats `json:"report"`
 	// Estimate is the subscriber's last bandwidth estimate (REMB), bit/s.
-	Estimate uint64
+	Estimate uint64 `json:"estimate"`
 }
 
 // Stats returns the down track's counters.

@@ -13,17 +13,17 @@ import (
 // between (not the last report's fraction, which forgets the ones before).
 type ReportStats struct {
 	// Reports counts receiver reports received.
-	Reports uint64
+	Reports uint64 `json:"reports"`
 	// Lost is the subscriber's cumulative count of packets lost.
-	Lost int64
+	Lost int64 `json:"lost"`
 	// Expected is how many packets the subscriber expected: its extended
 	// highest sequence number, counted from its first report.
-	Expected int64
+	Expected int64 `json:"expected"`
 	// Jitter is the last reported interarrival jitter.
-	Jitter time.Duration
+	Jitter time.Duration `json:"jitterNs"`
 	// RTT is the round-trip time from the last report that echoed one of
 	// our sender reports (LSR/DLSR); zero before one did.
-	RTT time.Duration
+	RTT time.Duration `json:"rttNs"`
 }
 
 // srMark remembers when a sender report with NTP middle bits mid went out.

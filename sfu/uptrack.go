@@ -354,22 +354,25 @@ func (u *LocalUpTrack) Flush() { u.fan.flush() }
 
 // Stats is a snapshot of an up track's counters.
 type Stats struct {
-	Packets, Bytes, BadPackets uint64
+	Packets    uint64 `json:"packets"`
+	Bytes      uint64 `json:"bytes"`
+	BadPackets uint64 `json:"badPackets"`
 	// Lost counts sequence numbers missing when a later one arrived (loss on
 	// the network, before retransmission); Recovered counts those that came
 	// late (a NACK's retransmission, or reordering). Lost − Recovered is the
 	// loss left after recovery.
-	Lost, Recovered uint64
+	Lost      uint64 `json:"lost"`
+	Recovered uint64 `json:"recovered"`
 	// Jitter is the interarrival jitter of the publisher's packets.
-	Jitter time.Duration
+	Jitter time.Duration `json:"jitterNs"`
 	// Dropped counts packets writer shards had no room for.
-	Dropped uint64
+	Dropped uint64 `json:"dropped"`
 	// PLIs counts keyframe requests sent to the publisher.
-	PLIs uint64
+	PLIs uint64 `json:"plis"`
 	// Bitrate is the received bitrate over the last half second, in bit/s.
-	Bitrate uint64
+	Bitrate uint64 `json:"bitrate"`
 	// DownTracks is the number of consumers.
-	DownTracks int
+	DownTracks int `json:"downTracks"`
 }
 
 // Stats returns the track's counters.

@@ -46,8 +46,18 @@ type Message struct {
 	GraceMs       int64                    `json:"graceMs,omitempty"`
 	T             *float64                 `json:"t,omitempty"`
 	RTT           float64                  `json:"rtt,omitempty"`
-	Code          string                   `json:"code,omitempty"`
-	Message       string                   `json:"message,omitempty"`
+	// Seq numbers a client's pings; Uplink, Downlink and Remote are
+	// network-quality's levels; Tip, LostRate and ContinueLostCount are
+	// network-tip's.
+	Seq               *uint32               `json:"seq,omitempty"`
+	Uplink            *int                  `json:"uplink,omitempty"`
+	Downlink          *int                  `json:"downlink,omitempty"`
+	Remote            map[string]LinkLevels `json:"remote,omitempty"`
+	Tip               *string               `json:"tip,omitempty"`
+	LostRate          *float64              `json:"lostRate,omitempty"`
+	ContinueLostCount *int                  `json:"continueLostCount,omitempty"`
+	Code              string                `json:"code,omitempty"`
+	Message           string                `json:"message,omitempty"`
 }
 
 // ICEServer is a STUN or TURN server handed to clients in `joined`.
@@ -97,6 +107,12 @@ const (
 	TypeTokenWillExpire   = "token-will-expire"
 	TypeTokenExpired      = "token-expired"
 	TypeError             = "error"
+	// TypeNetworkQuality carries a participant's Agora levels (0–6) and
+	// those of the others in its room, every 2 s.
+	TypeNetworkQuality = "network-quality"
+	// TypeNetworkTip tells the room's agents, and the participant itself,
+	// the seed's tip about its network, and "" when it recovers.
+	TypeNetworkTip = "network-tip"
 
 	// TypeLayers tells a simulcast publisher which layers (rids) to send:
 	// those somebody watches, and always the highest.

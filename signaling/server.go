@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stoa-video/stoa/quality"
 	"github.com/stoa-video/stoa/sfu"
 )
 
@@ -46,7 +47,11 @@ type Options struct {
 	TokenWarning time.Duration
 	// Limits bounds sessions and failed logins.
 	Limits Limits
-	Logger *slog.Logger
+	// Quality configures the pings' tips and the network-quality levels.
+	Quality QualityOptions
+	// Metrics, if set, is told round trips and errors.
+	Metrics MetricsSink
+	Logger  *slog.Logger
 }
 
 // Server serves the websocket protocol and the token API, and guards the HTTP API.
@@ -60,6 +65,8 @@ type Server struct {
 	sessions map[string]*session
 	closed   bool
 	wg       sync.WaitGroup
+	// stop ends the quality monitor.
+	stop chan struct{}
 }
 
 // NewServer returns a Server; mount Handler on an HTTP server.
@@ -73,13 +80,21 @@ func NewServer(o Options) *Server {
 	if o.TokenWarning <= 0 {
 		o.TokenWarning = 30 * time.Second
 	}
+	if o.Quality.Thresholds == (quality.Thresholds{}) {
+		o.Quality.Thresholds = quality.DefaultThresholds()
+	}
+	if o.Quality.Window <= 0 {
+		o.Quality.Window = 20 * time.Second
+	}
 	s := &Server{
-		opts: o, log: o.Logger, sessions: map[string]*session{},
+		opts: o, log: o.Logger, sessions: map[string]*session{}, stop: make(chan struct{}),
 		// guard has checked the Origin (same origin or allowed) already.
 		upgrader: websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096,
 			CheckOrigin: func(*http.Request) bool { return true }},
 	}
 	s.guards = newGuards(o.Limits)
+	s.wg.Add(1)
+	go s.qualityLoop()
 	return s
 }
 
@@ -97,6 +112,9 @@ func (s *Server) Handler() http.Handler {
 // Close ends every session and waits for their goroutines.
 func (s *Server) Close() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	all := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stoa-video/stoa/quality"
 	"github.com/stoa-video/stoa/sfu"
 )
 
@@ -42,6 +43,9 @@ type session struct {
 	pendingSubs map[string]int64
 	resumes     int // counts resumes, so one that lost a race to a later one gives up
 	ended       bool
+
+	// q is the network-quality monitor's state (its own lock).
+	q sessionQuality
 }
 
 func newSessionID() string {
@@ -73,6 +77,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		err = Errorf(CodeNotJoined, "the first message must be join, not %q", truncate(m.Type, 40))
 	}
 	if err != nil {
+		s.countError(toProtocolError(err).Code)
 		sendError(c, m.ID, err)
 		c.closeWith(websocket.ClosePolicyViolation, "join first")
 		return
@@ -83,6 +88,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &pe) && (pe.Code == CodeTokenInvalid || pe.Code == CodeTokenExpired) {
 			s.authFailed(r, pe.Code)
 		}
+		s.countError(toProtocolError(err).Code)
 		sendError(c, m.ID, err)
 		c.closeWith(websocket.ClosePolicyViolation, "join refused")
 		return
@@ -97,6 +103,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		m, err := DecodeClientMessage(data)
 		if err != nil {
+			s.countError(toProtocolError(err).Code)
 			sendError(c, m.ID, err)
 			continue
 		}
@@ -112,6 +119,13 @@ func (s *Server) rejectFrame(c *wsConn, err error) {
 	if errors.Is(err, errTooLarge) {
 		sendError(c, 0, Errorf(CodeMessageTooLarge, "a message may be at most %d bytes", MaxMessageSize))
 		c.closeWith(websocket.CloseMessageTooBig, "message too large")
+	}
+}
+
+// countError tells the metrics about an error sent to a client.
+func (s *Server) countError(code string) {
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.CountError(code)
 	}
 }
 
@@ -171,6 +185,7 @@ func (s *Server) join(c *wsConn, m Message) (*session, error) {
 	}
 	ss := &session{srv: s, id: newSessionID(), claims: claims, conn: c, pendingSubs: map[string]int64{},
 		log: s.log.With("room", claims.Room, "uid", claims.UID)}
+	ss.q.pings = quality.NewPingWindow(s.opts.Quality.Window, clientPingInterval)
 	if err := s.addSession(ss); err != nil {
 		return nil, err
 	}
@@ -379,6 +394,7 @@ func (ss *session) handle(c *wsConn, m Message) bool {
 		if pe.Code == CodeInternal {
 			ss.log.Error("request failed", "type", m.Type, "err", err)
 		}
+		ss.srv.countError(pe.Code)
 		ss.send(errorMessage(m.ID, pe))
 	}
 	switch m.Type {
@@ -453,7 +469,10 @@ func (ss *session) handle(c *wsConn, m Message) bool {
 	case TypeRenew:
 		ss.renew(m, reply, fail)
 	case TypePing:
-		reply(Message{Type: TypePong, T: m.T, RTT: c.RTT()})
+		if m.Seq != nil && *m.Seq > 0 { // a client that does not publish pings here, once a second
+			ss.Ping(*m.Seq, time.Duration(m.RTT*float64(time.Millisecond)))
+		}
+		reply(Message{Type: TypePong, T: m.T, Seq: m.Seq, RTT: c.RTT()})
 	case TypeLeave:
 		reply(Message{Type: TypeLeft})
 		ss.end("quit")

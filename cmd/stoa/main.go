@@ -21,6 +21,7 @@ import (
 	"github.com/stoa-video/stoa/api"
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
+	"github.com/stoa-video/stoa/metrics"
 	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/recorder"
 	"github.com/stoa-video/stoa/sfu"
@@ -184,7 +185,7 @@ func serve(args []string) error {
 		opts.TURN = relay
 	}
 	sig := signaling.NewServer(opts)
-	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs,
+	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs, Stats: sig,
 		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
 		Limits: api.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
 			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
@@ -203,6 +204,17 @@ func serve(args []string) error {
 	}
 	mux.Handle("/api/", api.New(apiOpts).Handler())
 	mux.Handle("/", webui.Handler())
+	stats := metrics.New(metrics.Sources{Media: media.Counters, Rooms: media.RoomCounters, Sessions: sig.Sessions,
+		Recordings: recs.Active}, metrics.Options{RoomLabels: cfg.Metrics.RoomLabels})
+	if cfg.Metrics.Listen == "" {
+		mux.Handle("/metrics", metricsBehindKey(sig, stats.Handler()))
+	} else {
+		stopMetrics, err := listenMetrics(cfg.Metrics.Listen, stats.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 
 	tlsCfg, err := tlsConfig(cfg)
 	if err != nil {
