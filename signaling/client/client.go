@@ -42,6 +42,9 @@ type Options struct {
 	ICETransportPolicy webrtc.ICETransportPolicy // e.g. webrtc.ICETransportPolicyRelay for the TURN test
 	Header             http.Header               // extra websocket handshake headers
 	Logger             *slog.Logger              // nil = slog.Default()
+	// Ping opens the stoa-ping data channel with the publication and pings
+	// once a second, as the browser SDK does.
+	Ping bool
 }
 
 // Client is one participant: a websocket to the server and the PeerConnections
@@ -67,6 +70,7 @@ type Client struct {
 	joined     signaling.Message
 	pub        *peer
 	pubSenders []*webrtc.RTPSender
+	pinger     *pinger                              // the publication's pings, with Options.Ping
 	subs       map[string]*peer                     // by publisher uid
 	early      map[string][]webrtc.ICECandidateInit // candidates for a sub:<uid> not created yet
 	waiters    map[string][]chan error              // by pc name: told when the server's next offer is answered
@@ -376,7 +380,7 @@ func (c *Client) Close() error {
 		for _, p := range c.subs {
 			peers = append(peers, p)
 		}
-		c.pub, c.pubSenders = nil, nil
+		c.pub, c.pubSenders, c.pinger = nil, nil, nil
 		clear(c.subs)
 		clear(c.early)
 		c.tracks = nil

@@ -152,6 +152,13 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
 		}
 		senders = append(senders, tr.Sender())
 	}
+	var pg *pinger
+	if c.opts.Ping {
+		if pg, err = openPinger(p.pc, c.closing); err != nil {
+			p.close()
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
 
 	c.mu.Lock()
 	switch {
@@ -160,7 +167,7 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
 	case c.pub != nil:
 		err = errors.New("already publishing")
 	default:
-		c.pub, c.pubSenders = p, senders
+		c.pub, c.pubSenders, c.pinger = p, senders, pg
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -171,7 +178,7 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
 	if err := c.negotiatePub(ctx, p, signaling.TypePublish, nil); err != nil {
 		c.mu.Lock()
 		if c.pub == p {
-			c.pub, c.pubSenders = nil, nil
+			c.pub, c.pubSenders, c.pinger = nil, nil, nil
 		}
 		c.mu.Unlock()
 		return errors.Join(fmt.Errorf("publish: %w", err), p.close())
@@ -240,7 +247,7 @@ func (c *Client) Unpublish(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	p := c.pub
-	c.pub, c.pubSenders = nil, nil
+	c.pub, c.pubSenders, c.pinger = nil, nil, nil
 	c.mu.Unlock()
 	if p != nil {
 		if err := p.close(); err != nil {
