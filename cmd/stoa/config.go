@@ -46,9 +46,19 @@ type Config struct {
 	TokenMaxTTL time.Duration `yaml:"token_max_ttl"`
 	// AllowedOrigins are web origins besides the server's own whose pages may
 	// open the websocket (and, in dev mode, post to the API).
-	AllowedOrigins []string     `yaml:"allowed_origins"`
-	Limits         LimitsConfig `yaml:"limits"`
-	Record         RecordConfig `yaml:"record"`
+	AllowedOrigins []string      `yaml:"allowed_origins"`
+	Limits         LimitsConfig  `yaml:"limits"`
+	Record         RecordConfig  `yaml:"record"`
+	Metrics        MetricsConfig `yaml:"metrics"`
+}
+
+// MetricsConfig says where Prometheus scrapes /metrics and what it sees.
+type MetricsConfig struct {
+	// Listen serves /metrics, without credentials, on an address of its
+	// own; empty serves it on Listen behind the operator key.
+	Listen string `yaml:"listen"`
+	// RoomLabels adds per-room series labelled with the room name.
+	RoomLabels bool `yaml:"room_labels"`
 }
 
 // RecordConfig is the room policy for recordings and where they go.
@@ -211,6 +221,12 @@ var configOptions = []configOption{
 		def:   "DATA_DIR/recordings",
 		help:  "where recordings and their signed manifests are written",
 		value: func(c *Config) flag.Value { return (*optString)(&c.Record.Dir) }},
+	{yaml: "metrics.listen", env: "STOA_METRICS_LISTEN", flag: "metrics-listen", arg: "ADDR",
+		help:  "Prometheus /metrics on this separate address, without a key; empty serves it on listen behind the operator key",
+		value: func(c *Config) flag.Value { return (*optString)(&c.Metrics.Listen) }},
+	{yaml: "metrics.room_labels", env: "STOA_METRICS_ROOM_LABELS", flag: "metrics-room-labels",
+		help:  "also export per-room metrics labelled with the room name",
+		value: func(c *Config) flag.Value { return (*optBool)(&c.Metrics.RoomLabels) }},
 	{yaml: "limits.jobs", env: "STOA_JOBS", flag: "jobs", arg: "N",
 		def:   "one per core",
 		help:  "snapshot, face and OCR jobs that run at once",
@@ -460,6 +476,13 @@ func (c Config) Validate() error {
 	}
 	if c.KeyframeInterval < 50*time.Millisecond || c.KeyframeInterval > time.Minute {
 		bad("keyframe_interval %s must be between 50ms and 1m", c.KeyframeInterval)
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen %q: %w", c.Metrics.Listen, err)
+		} else if c.Metrics.Listen == c.Listen {
+			bad("metrics.listen and listen are both %q: leave metrics.listen empty to serve /metrics there", c.Listen)
+		}
 	}
 	if c.Limits.IdleTimeout <= 0 {
 		bad("limits.idle_timeout %s must be positive", c.Limits.IdleTimeout)

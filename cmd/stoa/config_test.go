@@ -98,6 +98,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			get: func(c Config) any { return c.Grace }, def: 20 * time.Second, y: time.Minute, e: 2 * time.Second, f: 3 * time.Millisecond},
 		{name: "log_level", yaml: "log_level: debug", envKey: "STOA_LOG_LEVEL", envVal: "warn", flags: []string{"--log-level", "error"},
 			get: func(c Config) any { return c.LogLevel }, def: "info", y: "debug", e: "warn", f: "error"},
+		{name: "metrics.listen", yaml: "metrics: {listen: 127.0.0.1:1}", envKey: "STOA_METRICS_LISTEN", envVal: "127.0.0.1:2",
+			flags: []string{"--metrics-listen", "127.0.0.1:3"},
+			get:   func(c Config) any { return c.Metrics.Listen }, def: "", y: "127.0.0.1:1", e: "127.0.0.1:2", f: "127.0.0.1:3"},
+		{name: "metrics.room_labels", yaml: "metrics: {room_labels: true}", envKey: "STOA_METRICS_ROOM_LABELS", envVal: "false",
+			flags: []string{"--metrics-room-labels"},
+			get:   func(c Config) any { return c.Metrics.RoomLabels }, def: false, y: true, e: false, f: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,6 +295,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative grace", func(c *Config) { c.Grace = -time.Second }, "grace"},
 		{"ice server without urls", func(c *Config) { c.ICEServers = []ICEServer{{}} }, "no urls"},
 		{"ice server bad url", func(c *Config) { c.ICEServers = []ICEServer{{URLs: []string{"http://x"}}} }, "http://x"},
+		{"metrics on their own address", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9464" }, ""},
+		{"bad metrics listen", func(c *Config) { c.Metrics.Listen = "9464" }, "metrics.listen"},
+		{"metrics listen is listen", func(c *Config) { c.Metrics.Listen = c.Listen }, "metrics.listen and listen"},
 		{"several problems reported together", func(c *Config) { c.UDPPort, c.LogLevel = -5, "loud" }, "loud"},
 	}
 	for _, tt := range tests {
