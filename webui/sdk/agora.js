@@ -281,6 +281,17 @@ export class Stream extends Emitter {
 
 /* ------------------------------------------------------------------ Agora face: Client */
 
+/**
+ * @typedef {object} ClientConfig
+ * @property {'rtc'|'live'} [mode] @property {'vp8'|'h264'} [codec] @property {string} [server]
+ * @property {boolean} [autoAudioOnly] when the server's network tip about this client says "suggest switching to
+ *   voice", mute the published video and emit `audio-only` (default false)
+ * @typedef {{uplinkNetworkQuality: number, downlinkNetworkQuality: number}} NetworkQuality Agora's 0–6 levels
+ */
+
+/** @param {import('./quality.js').Levels} q @returns {NetworkQuality} */
+const agoraQuality = (q) => ({ uplinkNetworkQuality: q.uplink, downlinkNetworkQuality: q.downlink });
+
 /** Agora's connection states for the Room's. */
 const CONNECTION_STATES = {
   new: 'DISCONNECTED', connecting: 'CONNECTING', joined: 'CONNECTED', reconnecting: 'CONNECTING',
@@ -294,7 +305,8 @@ const LEAVE_REASONS = { quit: 'Quit', timeout: 'ServerTimeOut', kicked: 'Kicked'
  * stream-published, stream-unpublished, stream-updated, peer-online, peer-leave, mute-audio, unmute-audio,
  * mute-video, unmute-video, token-privilege-will-expire (also as onTokenPrivilegeWillExpire),
  * token-privilege-did-expire (onTokenPrivilegeDidExpire), connection-state-change, client-role-changed,
- * reconnect, rejoin, error.
+ * reconnect, rejoin, error; network-quality {uplinkNetworkQuality, downlinkNetworkQuality} every 2 s, and Stoa's
+ * network-tip {uid, tip, message, lostRate, continueLostCount} and audio-only {uid, tip, message} (autoAudioOnly).
  */
 export class Client extends Emitter {
   /** @type {Room|null} */ #room = null;
@@ -310,7 +322,7 @@ export class Client extends Emitter {
   /** enableDualStream() and setLowStreamParameter(): how the next publish() sends video */
   #dual = { on: false, low: /** @type {import('./profiles.js').LowStreamParameter|undefined} */ (undefined) };
 
-  /** @param {{mode?: 'rtc'|'live', codec?: 'vp8'|'h264', server?: string}} [config] */
+  /** @param {ClientConfig} [config] */
   constructor(config = {}) {
     super();
     this.config = { mode: 'rtc', codec: 'vp8', ...config };
@@ -423,6 +435,14 @@ export class Client extends Emitter {
     for (const name of ['recording-started', 'recording-stopped', 'recording-failed']) { // Stoa's: the server records a participant
       room.on(name, ({ uid, reason }) => this.#fire(name, { uid: agoraUid(uid), reason }));
     }
+    room.on('network-quality', ({ uplink, downlink }) => {
+      // Agora 3.x's event shape (its runtime gives numbers, as here; 4.x's listener reads the same two fields)
+      this.#fire('network-quality', { type: 'network-quality', uplinkNetworkQuality: uplink, downlinkNetworkQuality: downlink });
+    });
+    room.on('network-tip', (tip) => {
+      this.#fire('network-tip', { ...tip, uid: agoraUid(tip.uid) });
+      if (tip.tip === 'voice' && tip.uid === room.uid && this.config.autoAudioOnly) this.#toAudioOnly(tip);
+    });
     room.on('reconnecting', () => this.#fire('reconnect'));
     room.on('reconnected', () => this.#fire('rejoin'));
     room.on('error', ({ code, message }) => this.#fire('error', { type: 'error', reason: code, message }));
@@ -526,6 +546,44 @@ export class Client extends Emitter {
   getConnectionState() { return this.#state; }
 
   /**
+   * The others' network quality from the server's last report, as Agora 4.x's getRemoteNetworkQuality:
+   * `{[uid]: {uplinkNetworkQuality, downlinkNetworkQuality}}` (0 unknown, 1 excellent … 5 very bad, 6 down),
+   * returned at once. Agora 3.x has no such method; a callback, if given, also gets the result (asynchronously).
+   * @param {(q: Record<string, NetworkQuality>) => void} [cb] @returns {Record<string, NetworkQuality>}
+   */
+  getRemoteNetworkQuality(cb) {
+    const out = {};
+    for (const [uid, q] of Object.entries(this.#room?.remoteNetworkQuality ?? {})) out[uid] = agoraQuality(q);
+    later(cb, out);
+    return out;
+  }
+
+  /** Our own network quality from the server's last report (Agora 4.x's getNetworkQuality). @returns {NetworkQuality} */
+  getNetworkQuality() {
+    return agoraQuality(this.#room?.networkQuality ?? { uplink: 0, downlink: 0 });
+  }
+
+  /**
+   * This client's pings over the last 20 s, the numbers the seed app's network tip is made from:
+   * `{lostRate, continueLostCount, rtt}` (lostRate 0..1 with 2 decimals; a ping unanswered for 3 s is lost;
+   * rtt the mean round trip in ms). A plain object, returned at once: a Vuex action that returns it is a
+   * Promise to `dispatch('getPingStats')` already (Vuex wraps it), and other code may wrap it in Promise.resolve.
+   * @returns {import('./quality.js').PingStats}
+   */
+  getPingStats() {
+    return this.#room?.getPingStats() ?? { lostRate: 0, continueLostCount: 0, rtt: 0 };
+  }
+
+  /** autoAudioOnly: the server suggests voice for our own network: stop sending video (a mute, which the
+   * others see as mute-video) and tell the app. The video stays off until the app turns it back on. */
+  #toAudioOnly(tip) {
+    const s = this.#local;
+    if (!s || !s.hasVideo() || !s.muteVideo()) return; // nothing published, no video, or already off
+    log.info('network tip "voice": video muted (autoAudioOnly)');
+    this.#fire('audio-only', { uid: agoraUid(tip.uid), tip: tip.tip, message: tip.message });
+  }
+
+  /**
    * Dual stream, as Agora's enableDualStream: the next publish() sends the video as two simulcast layers, the
    * camera's (high) and a smaller one (low, see setLowStreamParameter), and each viewer picks one with
    * setRemoteVideoStreamType. Call it before publish(); while publishing it takes effect at the next publish().
@@ -577,7 +635,7 @@ export class Client extends Emitter {
 
 /* ------------------------------------------------------------------ module API */
 
-/** @param {{mode?: 'rtc'|'live', codec?: 'vp8'|'h264', server?: string}} config */
+/** @param {ClientConfig} config */
 export function createClient(config) { return new Client(config); }
 
 /** @param {StreamSpec} spec */

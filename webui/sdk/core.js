@@ -7,9 +7,11 @@
 
 import { log } from './log.js';
 import { videoProfile, videoConstraints, applySenderProfile, preferCodec, dualStreamEncodings, setActiveLayers } from './profiles.js';
+import { Pinger, readNetworkQuality, readNetworkTip } from './quality.js';
 
 /** @typedef {import('./profiles.js').VideoProfile} VideoProfile
- * @typedef {import('./profiles.js').LowStreamParameter} LowStreamParameter */
+ * @typedef {import('./profiles.js').LowStreamParameter} LowStreamParameter
+ * @typedef {import('./quality.js').PingStats} PingStats @typedef {import('./quality.js').Levels} Levels */
 
 /** An error with a stable code: the protocol's (`token_expired`, `stream_not_found`, …) or the SDK's
  * own (`disconnected`, `timeout`, `not_joined`, `already_published`). */
@@ -52,7 +54,9 @@ const sameJSON = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const PING_MS = 5000; // keepalive period; also how often `rtt` is refreshed
+// The network-quality ping goes every second (quality.js); over the websocket it doubles as the keepalive. While
+// it rides the publication's data channel, a bare websocket ping still goes every PING_MS to watch the socket.
+const PING_MS = 5000;
 const SILENCE_MS = 8000; // a ping unanswered this long means the socket is dead even if the browser hasn't noticed
 const BACKOFF_MS = [500, 1000, 2000, 4000]; // resume attempts, the last repeated until graceMs runs out
 const REQUEST_TIMEOUT_MS = 15000;
@@ -93,7 +97,9 @@ const REQUEST_TIMEOUT_MS = 15000;
  * `stream-added` {stream: StreamInfo}, `stream-removed` {uid, stream}, `stream-updated` {stream, prev},
  * `role-changed` {uid, role, self}, `track` {uid, stream: MediaStream, pc, track}, `subscribed` {uid, stream, pc},
  * `unsubscribed` {uid}, `published` {stream}, `unpublished` {stream}, `token-will-expire` {expiresAt},
- * `token-expired`, `reconnecting`, `reconnected`, `state` {prev, state}, `left`, `error` {code, message, fatal}.
+ * `token-expired`, `reconnecting`, `reconnected`, `state` {prev, state}, `left`, `error` {code, message, fatal},
+ * `network-quality` {uplink, downlink, remote: {uid: {uplink, downlink}}} (Agora's 0–6 levels, every 2 s),
+ * `network-tip` {uid, tip, message, lostRate, continueLostCount} (tip '' clears it).
  * Events about the room as found at join time fire during join(): register handlers on `new Room(opts)`
  * before `await room.join()`, or read `room.participants` and `room.streams` afterwards.
  */
@@ -113,6 +119,10 @@ export class Room extends Emitter {
   rtt = undefined;
   /** @type {number|undefined} the server's own measure of it, from `pong` */
   serverRtt = undefined;
+  /** @type {Levels} our own levels from the last `network-quality` (0 unknown … 6 down) */
+  networkQuality = { uplink: 0, downlink: 0 };
+  /** @type {Record<string, Levels>} the others' levels by uid, from the last `network-quality` */
+  remoteNetworkQuality = {};
   expiresAt = 0;
   graceMs = 20000;
   /** @type {RTCIceServer[]} */
@@ -129,6 +139,7 @@ export class Room extends Emitter {
   #muted = { audio: false, video: false };
   #session = '';
   #pingTimer = 0;
+  #pinger = new Pinger();
   #pingSentAt = 0;
   #unansweredSince = 0;
   /** @type {StoaError|null} set when the server said the session cannot go on: no resume after the close */
@@ -156,6 +167,10 @@ export class Room extends Emitter {
 
   /** @param {string|number} uid @returns {RTCPeerConnection|null} the PeerConnection receiving uid's stream */
   subPC(uid) { return this.#subs.get(String(uid))?.pc ?? null; }
+
+  /** Our pings over the last 20 seconds as the seed app reads them: lostRate (0..1), continueLostCount, rtt (ms).
+   * @returns {PingStats} */
+  getPingStats() { return this.#pinger.stats(); }
 
   /** Opens the websocket and joins. Resolves with the `joined` message. */
   async join() {
@@ -212,13 +227,14 @@ export class Room extends Emitter {
       const tr = entry.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], sendEncodings });
       if (isVideo) preferCodec(tr, opts.codec);
     }
+    this.#pinger.attach(entry.pc); // before the offer, so it carries the ping channel
     try {
       const offer = await entry.pc.createOffer();
       await entry.pc.setLocalDescription(offer);
       // The reply is an `answer`; #onAnswer applies it before this request resolves.
       await this.#request({ type: 'publish', sdp: offer.sdp, audioMuted: muted.audio, videoMuted: muted.video });
     } catch (err) {
-      if (this.#pub === entry) this.#pub = null;
+      if (this.#pub === entry) { this.#pub = null; this.#pinger.detach(); }
       entry.pc.close();
       throw err;
     }
@@ -232,6 +248,7 @@ export class Room extends Emitter {
     const entry = this.#pub;
     if (!entry) return;
     this.#pub = null;
+    this.#pinger.detach();
     try {
       if (this.state === 'joined') await this.#request({ type: 'unpublish' });
     } finally {
@@ -455,7 +472,16 @@ export class Room extends Emitter {
       case 'pong':
         if (typeof msg.t === 'number') this.rtt = Math.round(performance.now() - msg.t);
         this.serverRtt = msg.rtt;
+        this.#pinger.onPong(msg, performance.now());
         break;
+      case 'network-quality': {
+        const { self, remote } = readNetworkQuality(msg);
+        this.networkQuality = self;
+        this.remoteNetworkQuality = remote;
+        this.emit('network-quality', { ...self, remote });
+        break;
+      }
+      case 'network-tip': this.emit('network-tip', readNetworkTip(msg)); break;
       case 'token-will-expire': this.emit('token-will-expire', { expiresAt: msg.expiresAt }); break;
       case 'token-expired':
         this.#fatal = new StoaError('token_expired', 'the token expired without renewal');
@@ -488,8 +514,10 @@ export class Room extends Emitter {
 
   /* ---------------- keepalive and resume */
 
-  /** Pings every PING_MS (each pong refreshes `rtt`); checks every second whether a ping went unanswered for
-   * SILENCE_MS, which on a phone changing networks is how a dead socket shows long before the browser closes it. */
+  /** Pings every second: over the ping data channel while it is open (then a bare websocket ping every PING_MS
+   * keeps watching the socket), else over the websocket; each pong refreshes `rtt`. Checks every second whether
+   * the socket stayed silent SILENCE_MS after a ping, which on a phone changing networks is how a dead socket
+   * shows long before the browser closes it. */
   #startKeepalive() {
     this.#stopKeepalive();
     const tick = () => {
@@ -501,9 +529,10 @@ export class Room extends Emitter {
         this.#onSocketClosed();
         return;
       }
-      if (now - this.#pingSentAt < PING_MS) return;
+      const ping = this.#pinger.tick(now) ?? (now - this.#pingSentAt >= PING_MS ? { type: 'ping', t: now } : null);
+      if (!ping) return;
       this.#pingSentAt = now;
-      if (this.#send({ type: 'ping', t: now }) && !this.#unansweredSince) this.#unansweredSince = now;
+      if (this.#send(ping) && !this.#unansweredSince) this.#unansweredSince = now;
     };
     this.#pingSentAt = 0;
     tick();
@@ -582,6 +611,7 @@ export class Room extends Emitter {
     this.#ws = null;
     if (ws && ws.readyState < WebSocket.CLOSING) ws.close(1000);
     this.#failPending(new StoaError('disconnected', 'session closed'));
+    this.#pinger.detach();
     this.#pub?.pc.close();
     this.#pub = null;
     for (const uid of [...this.#subs.keys()]) this.#closeSub(uid);
