@@ -25,6 +25,8 @@ func TestHandlerRoutes(t *testing.T) {
 		{"/static/page.js", "text/javascript; charset=utf-8", "window.__stoa"},
 		{"/static/call.js", "text/javascript; charset=utf-8", "import"},
 		{"/static/console.js", "text/javascript; charset=utf-8", "import"},
+		{"/static/quality.js", "text/javascript; charset=utf-8", "export function watchAgentNetwork"},
+		{"/sdk/quality.js", "text/javascript; charset=utf-8", "export class Pinger"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -2,6 +2,7 @@
 // claim tools (face check, ID and bank card reading) on the customer's video.
 import { hooks, params, setState, randomUid, getToken, startCall, markToggle, showNotice } from './page.js';
 import { initClaimTools } from './claim.js';
+import { watchAgentNetwork } from './quality.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 300;
@@ -27,6 +28,7 @@ function describe(name, evt) {
   if (!evt) return '';
   if (name === 'connection-state-change') return `${evt.prevState} → ${evt.curState}`;
   if (name === 'error') return String(evt.reason ?? '');
+  if (name === 'network-tip') return `uid ${evt.uid}: ${evt.tip || 'cleared'} (lost ${evt.lostRate}, ${evt.continueLostCount} in a row)`;
   const uid = evt.uid ?? evt.stream?.getId?.();
   return [uid != null && `uid ${uid}`, evt.reason].filter(Boolean).join(' ');
 }
@@ -61,6 +63,7 @@ async function answer() {
         setTimeout(claims.refresh); // after page.js has updated hooks.remoteStreams for this event
       },
     });
+    watchAgentNetwork(call.client);
   } catch (err) {
     setState('error', err.message);
     logLine('error', err.message);

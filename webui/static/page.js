@@ -60,7 +60,7 @@ const EVENTS = [
   'stream-added', 'stream-subscribed', 'stream-removed', 'stream-published', 'stream-unpublished', 'stream-updated',
   'peer-online', 'peer-leave', 'mute-audio', 'unmute-audio', 'mute-video', 'unmute-video',
   'token-privilege-will-expire', 'token-privilege-did-expire', 'connection-state-change', 'client-role-changed',
-  'reconnect', 'rejoin', 'error', 'recording-started', 'recording-stopped', 'recording-failed',
+  'reconnect', 'rejoin', 'error', 'recording-started', 'recording-stopped', 'recording-failed', 'network-tip', 'audio-only',
 ];
 
 /** Shows or hides the recording indicator both sides see (an element with id "rec", made if the page has none). */
@@ -106,12 +106,13 @@ function renderRemoteMuted(m) {
  * Starts a call the way the customer's app does (createClient → init → join → createStream → init → publish →
  * play; subscribe on stream-added, play on stream-subscribed). Returns controls for the buttons.
  * @param {{room: string, uid: string, token: string, renew: (room: string, uid: string) => Promise<string|null>, codec?: string,
- *   profile?: string, fit?: 'cover'|'contain', onEvent?: (name: string, evt: any) => void, onNotice?: (text: string, action?: {label: string, run: () => void}) => void}} o
+ *   profile?: string, fit?: 'cover'|'contain', autoAudioOnly?: boolean, onEvent?: (name: string, evt: any) => void,
+ *   onNotice?: (text: string, action?: {label: string, run: () => void}) => void}} o
  */
 export function startCall(o) {
   const notice = o.onNotice ?? (() => {});
   const uid = /^\d+$/.test(o.uid) ? Number(o.uid) : o.uid;
-  const client = AgoraRTC.createClient({ mode: 'rtc', codec: o.codec === 'h264' ? 'h264' : 'vp8' });
+  const client = AgoraRTC.createClient({ mode: 'rtc', codec: o.codec === 'h264' ? 'h264' : 'vp8', autoAudioOnly: !!o.autoAudioOnly });
   const remoteMuted = { audio: false, video: false };
   let localStream = null;
   let joined = false;
