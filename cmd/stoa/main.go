@@ -184,7 +184,12 @@ func serve(args []string) error {
 	if relay != nil {
 		opts.TURN = relay
 	}
-	sig := signaling.NewServer(opts)
+	var sig *signaling.Server
+	stats := metrics.New(metrics.Sources{Media: media.Counters, Rooms: media.RoomCounters,
+		Sessions: func() int { return sig.Sessions() }, Recordings: recs.Active},
+		metrics.Options{RoomLabels: cfg.Metrics.RoomLabels})
+	opts.Metrics = stats
+	sig = signaling.NewServer(opts)
 	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs, Stats: sig,
 		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
 		Limits: api.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
@@ -204,8 +209,6 @@ func serve(args []string) error {
 	}
 	mux.Handle("/api/", api.New(apiOpts).Handler())
 	mux.Handle("/", webui.Handler())
-	stats := metrics.New(metrics.Sources{Media: media.Counters, Rooms: media.RoomCounters, Sessions: sig.Sessions,
-		Recordings: recs.Active}, metrics.Options{RoomLabels: cfg.Metrics.RoomLabels})
 	if cfg.Metrics.Listen == "" {
 		mux.Handle("/metrics", metricsBehindKey(sig, stats.Handler()))
 	} else {
