@@ -66,6 +66,9 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	}
 	sig := signaling.NewServer(c.sig)
 	c.api.Gate = sig
+	if c.api.Stats == nil {
+		c.api.Stats = sig
+	}
 	mux := http.NewServeMux()
 	for _, path := range []string{"/ws", "/api/token", "/api/info", "/healthz"} {
 		mux.Handle(path, sig.Handler())
