@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stoa-video/stoa/quality"
 	"github.com/stoa-video/stoa/sfu"
 )
 
@@ -50,6 +51,21 @@ type Config struct {
 	Limits         LimitsConfig  `yaml:"limits"`
 	Record         RecordConfig  `yaml:"record"`
 	Metrics        MetricsConfig `yaml:"metrics"`
+	Quality        QualityConfig `yaml:"quality"`
+}
+
+// QualityConfig holds the network tips' rules (the seed's, by default) and
+// the window the pings' lost rate is measured over (docs/network-quality.md).
+type QualityConfig struct {
+	// Window is how far back the lost rate looks.
+	Window time.Duration `yaml:"window"`
+	// Down, Voice and Poor are the lost rates above which the agent is told
+	// the customer is down or left, to suggest voice, or that the network is poor.
+	Down  float64 `yaml:"down"`
+	Voice float64 `yaml:"voice"`
+	Poor  float64 `yaml:"poor"`
+	// DownConsecutive is how many pings lost in a row mean down or left.
+	DownConsecutive int `yaml:"down_consecutive"`
 }
 
 // MetricsConfig says where Prometheus scrapes /metrics and what it sees.
@@ -113,6 +129,7 @@ func DefaultConfig() Config {
 		Grace:   20 * time.Second,
 
 		KeyframeInterval: sfu.DefaultKeyframeInterval,
+		Quality:          QualityConfig{Window: 20 * time.Second, Down: 0.8, Voice: 0.3, Poor: 0.1, DownConsecutive: 10},
 		Record:           RecordConfig{Tags: []string{"customer"}},
 		LogLevel:         "info",
 		DataDir:          "stoa-data",
@@ -227,6 +244,21 @@ var configOptions = []configOption{
 	{yaml: "metrics.room_labels", env: "STOA_METRICS_ROOM_LABELS", flag: "metrics-room-labels",
 		help:  "also export per-room metrics labelled with the room name",
 		value: func(c *Config) flag.Value { return (*optBool)(&c.Metrics.RoomLabels) }},
+	{yaml: "quality.window", env: "STOA_QUALITY_WINDOW", flag: "quality-window", arg: "DURATION",
+		help:  "how far back a participant's ping lost rate looks (network tips and levels)",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Quality.Window) }},
+	{yaml: "quality.down", env: "STOA_QUALITY_DOWN", flag: "quality-down", arg: "RATE",
+		help:  "ping lost rate above which the agent is told the customer is down or left the call page",
+		value: func(c *Config) flag.Value { return (*optFloat)(&c.Quality.Down) }},
+	{yaml: "quality.voice", env: "STOA_QUALITY_VOICE", flag: "quality-voice", arg: "RATE",
+		help:  "ping lost rate above which the agent is told to suggest switching to voice",
+		value: func(c *Config) flag.Value { return (*optFloat)(&c.Quality.Voice) }},
+	{yaml: "quality.poor", env: "STOA_QUALITY_POOR", flag: "quality-poor", arg: "RATE",
+		help:  "ping lost rate above which the agent is told the customer's network is poor",
+		value: func(c *Config) flag.Value { return (*optFloat)(&c.Quality.Poor) }},
+	{yaml: "quality.down_consecutive", env: "STOA_QUALITY_DOWN_CONSECUTIVE", flag: "quality-down-consecutive", arg: "N",
+		help:  "pings lost in a row that mean down or left",
+		value: func(c *Config) flag.Value { return (*optInt)(&c.Quality.DownConsecutive) }},
 	{yaml: "limits.jobs", env: "STOA_JOBS", flag: "jobs", arg: "N",
 		def:   "one per core",
 		help:  "snapshot, face and OCR jobs that run at once",
@@ -484,6 +516,12 @@ func (c Config) Validate() error {
 			bad("metrics.listen and listen are both %q: leave metrics.listen empty to serve /metrics there", c.Listen)
 		}
 	}
+	if err := c.Quality.thresholds().Validate(); err != nil {
+		bad("%w", err)
+	}
+	if c.Quality.Window < 2*time.Second || c.Quality.Window > 10*time.Minute {
+		bad("quality.window %s must be between 2s and 10m", c.Quality.Window)
+	}
 	if c.Limits.IdleTimeout <= 0 {
 		bad("limits.idle_timeout %s must be positive", c.Limits.IdleTimeout)
 	}
@@ -628,4 +666,9 @@ func loopbackListen(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// thresholds are the tip rules as the quality package takes them.
+func (q QualityConfig) thresholds() quality.Thresholds {
+	return quality.Thresholds{Down: q.Down, Voice: q.Voice, Poor: q.Poor, DownConsecutive: q.DownConsecutive}
 }

@@ -104,6 +104,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		{name: "metrics.room_labels", yaml: "metrics: {room_labels: true}", envKey: "STOA_METRICS_ROOM_LABELS", envVal: "false",
 			flags: []string{"--metrics-room-labels"},
 			get:   func(c Config) any { return c.Metrics.RoomLabels }, def: false, y: true, e: false, f: true},
+		{name: "quality.voice", yaml: "quality: {voice: 0.35}", envKey: "STOA_QUALITY_VOICE", envVal: "0.4",
+			flags: []string{"--quality-voice", "0.45"},
+			get:   func(c Config) any { return c.Quality.Voice }, def: 0.3, y: 0.35, e: 0.4, f: 0.45},
+		{name: "quality.window", yaml: "quality: {window: 30s}", envKey: "STOA_QUALITY_WINDOW", envVal: "40s",
+			flags: []string{"--quality-window", "50s"},
+			get:   func(c Config) any { return c.Quality.Window }, def: 20 * time.Second, y: 30 * time.Second, e: 40 * time.Second, f: 50 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,6 +304,10 @@ func TestConfigValidate(t *testing.T) {
 		{"metrics on their own address", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9464" }, ""},
 		{"bad metrics listen", func(c *Config) { c.Metrics.Listen = "9464" }, "metrics.listen"},
 		{"metrics listen is listen", func(c *Config) { c.Metrics.Listen = c.Listen }, "metrics.listen and listen"},
+		{"stricter tips", func(c *Config) { c.Quality.Poor, c.Quality.Voice, c.Quality.Down = 0.05, 0.2, 0.5 }, ""},
+		{"tips out of order", func(c *Config) { c.Quality.Voice = 0.9 }, "poor"},
+		{"no pings in a row", func(c *Config) { c.Quality.DownConsecutive = 0 }, "in a row"},
+		{"a one-second window", func(c *Config) { c.Quality.Window = time.Second }, "quality.window"},
 		{"several problems reported together", func(c *Config) { c.UDPPort, c.LogLevel = -5, "loud" }, "loud"},
 	}
 	for _, tt := range tests {

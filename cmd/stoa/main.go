@@ -189,6 +189,7 @@ func serve(args []string) error {
 		Sessions: func() int { return sig.Sessions() }, Recordings: recs.Active},
 		metrics.Options{RoomLabels: cfg.Metrics.RoomLabels})
 	opts.Metrics = stats
+	opts.Quality = signaling.QualityOptions{Thresholds: cfg.Quality.thresholds(), Window: cfg.Quality.Window}
 	sig = signaling.NewServer(opts)
 	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs, Stats: sig,
 		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
