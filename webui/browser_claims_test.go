@@ -223,6 +223,19 @@ func brief(m map[string]any) map[string]any {
 
 // clickUntil clicks a claim-tools button until the action ends without the listed error codes (a coarse
 // first snapshot, say), then returns; the agent would press again too.
+// senderState says what the customer's video encoder does now (its resolution, frame rate, bitrate and
+// why it limits its quality, as Chrome's outbound-rtp stats tell), for a failure's message.
+func senderState(customer *tab) string {
+	s, err := evalJS[string](customer, `(async () => { const out = []; (await __stoa.client.room.pubPC.getStats()).forEach((s) => {
+		if (s.type === 'outbound-rtp' && s.kind === 'video') out.push({w: s.frameWidth, h: s.frameHeight, fps: s.framesPerSecond,
+			target: s.targetBitrate, why: s.qualityLimitationReason, changes: s.qualityLimitationResolutionChanges,
+			durations: s.qualityLimitationDurations, encoder: s.encoderImplementation}); }); return JSON.stringify(out); })()`)
+	if err != nil {
+		return "(unknown: " + err.Error() + ")"
+	}
+	return s
+}
+
 func clickUntil(agent *tab, button string, retryCodes ...string) {
 	agent.b.t.Helper()
 	deadline := time.Now().Add(stepTimeout)
@@ -248,12 +261,12 @@ func TestBrowserConsoleClaimTools(t *testing.T) {
 	if out, err := exec.Command("make", "-C", "..", "--no-print-directory", "models").CombinedOutput(); err != nil {
 		t.Fatalf("make models: %v\n%s", err, out)
 	}
-	open := func(t *testing.T, y4m, room string) *tab {
+	open := func(t *testing.T, y4m, room string) (agent, customer *tab) {
 		srv := startServer(t)
 		b := newBrowser(t, srv, chromedp.Flag("use-file-for-fake-video-capture", y4m))
 		customer := b.open("customer", "/call?room="+room+"&uid=2002&profile=720p_1")
 		customer.waitJS("the customer publishes", `__stoa.events.some((e) => e.name === 'stream-published')`)
-		agent := b.open("agent", "/console?room="+room+"&uid=1001&autoanswer=1&person=policy-7")
+		agent = b.open("agent", "/console?room="+room+"&uid=1001&autoanswer=1&person=policy-7")
 		agent.waitJS("the agent receives the customer", `Object.keys(__stoa.remoteStreams).length > 0`)
 		// Let the customer's encoder ramp up its bitrate (3 s of frames at 15 fps) before the agent acts,
 		// as an agent who first greets the customer does: the very first keyframes are too coarse for
@@ -265,17 +278,17 @@ func TestBrowserConsoleClaimTools(t *testing.T) {
 			}
 			return in.Video.Frames >= 45, seen(in.Video.Frames >= 45, in.Video)
 		})
-		return agent
+		return agent, customer
 	}
 	t.Run("face", func(t *testing.T) {
-		agent := open(t, toY4M(t, faceClip, false, faceFraming), "console-face")
+		agent, customer := open(t, toY4M(t, faceClip, false, faceFraming), "console-face")
 		clickUntil(agent, "enroll-face", "no_face", "face_too_small")
 		if e := mustEval[string](agent, `JSON.stringify(__stoa.claim.lastError)`); e != "null" {
-			t.Fatalf("Enroll face: %s", e)
+			t.Fatalf("Enroll face: %s; the customer sends %s", e, senderState(customer))
 		}
 		clickUntil(agent, "verify-face", "no_face", "face_too_small")
 		if got := mustEval[string](agent, `JSON.stringify({verdict: document.getElementById('face-verdict').textContent, distance: __stoa.claim.lastResult?.distance, error: __stoa.claim.lastError})`); !strings.Contains(got, `"verdict":"Same person"`) {
-			t.Fatalf("Verify face after enrolling the same customer: %s", got)
+			t.Fatalf("Verify face after enrolling the same customer: %s; the customer sends %s", got, senderState(customer))
 		}
 		if n := mustEval[int](agent, `document.querySelectorAll('#claim-overlay .landmark').length`); n != 68 {
 			t.Errorf("the overlay draws %d landmarks, want 68", n)
@@ -295,7 +308,7 @@ func TestBrowserConsoleClaimTools(t *testing.T) {
 			"-pointsize", "26", "-annotate", "+30+330", "公民身份号码 "+id, card).CombinedOutput(); err != nil {
 			t.Fatalf("render the card: %v\n%s", err, out)
 		}
-		agent := open(t, toY4M(t, card, true, fitFrame), "console-idcard")
+		agent, _ := open(t, toY4M(t, card, true, fitFrame), "console-idcard")
 		clickUntil(agent, "read-idcard")
 		agent.waitJS("the claim form shows the ID number", `document.getElementById('claim-field-id_number')?.value === '`+id+`'`)
 		if invalid := mustEval[bool](agent, `document.getElementById('claim-field-id_number').classList.contains('invalid')`); invalid {
