@@ -264,7 +264,7 @@ func TestBrowserConsoleClaimTools(t *testing.T) {
 	open := func(t *testing.T, y4m, room string) (agent, customer *tab) {
 		srv := startServer(t)
 		b := newBrowser(t, srv, chromedp.Flag("use-file-for-fake-video-capture", y4m))
-		customer := b.open("customer", "/call?room="+room+"&uid=2002&profile=720p_1")
+		customer = b.open("customer", "/call?room="+room+"&uid=2002&profile=720p_1")
 		customer.waitJS("the customer publishes", `__stoa.events.some((e) => e.name === 'stream-published')`)
 		agent = b.open("agent", "/console?room="+room+"&uid=1001&autoanswer=1&person=policy-7")
 		agent.waitJS("the agent receives the customer", `Object.keys(__stoa.remoteStreams).length > 0`)
