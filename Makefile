@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVP8FrameSize -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzH264FrameSize -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzClusters -fuzztime 20s ./recorder/
+	$(GO) test -run '^$$' -fuzz FuzzParsePing -fuzztime 20s ./sfu/
 
 clean:
 	rm -rf bin
