@@ -26,7 +26,6 @@ type lossyLink struct {
 	pings, rtps       atomic.Uint64
 	droppedPings      atomic.Uint64
 
-	mu     sync.Mutex
 	queue  chan delayed
 	closed chan struct{}
 	once   sync.Once
