@@ -306,7 +306,7 @@ const LEAVE_REASONS = { quit: 'Quit', timeout: 'ServerTimeOut', kicked: 'Kicked'
  * mute-video, unmute-video, token-privilege-will-expire (also as onTokenPrivilegeWillExpire),
  * token-privilege-did-expire (onTokenPrivilegeDidExpire), connection-state-change, client-role-changed,
  * reconnect, rejoin, error; network-quality {uplinkNetworkQuality, downlinkNetworkQuality} every 2 s, and Stoa's
- * network-tip {uid, tip, message, lostRate, continueLostCount} and audio-only {uid, tip, message} (autoAudioOnly).
+ * network-tip {uid, tag, tip, message, lostRate, continueLostCount} and audio-only {uid, tip, message} (autoAudioOnly).
  */
 export class Client extends Emitter {
   /** @type {Room|null} */ #room = null;

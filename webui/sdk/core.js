@@ -99,7 +99,7 @@ const REQUEST_TIMEOUT_MS = 15000;
  * `unsubscribed` {uid}, `published` {stream}, `unpublished` {stream}, `token-will-expire` {expiresAt},
  * `token-expired`, `reconnecting`, `reconnected`, `state` {prev, state}, `left`, `error` {code, message, fatal},
  * `network-quality` {uplink, downlink, remote: {uid: {uplink, downlink}}} (Agora's 0–6 levels, every 2 s),
- * `network-tip` {uid, tip, message, lostRate, continueLostCount} (tip '' clears it).
+ * `network-tip` {uid, tag, tip, message, lostRate, continueLostCount} (tip '' clears it).
  * Events about the room as found at join time fire during join(): register handlers on `new Room(opts)`
  * before `await room.join()`, or read `room.participants` and `room.streams` afterwards.
  */

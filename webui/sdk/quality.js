@@ -27,7 +27,8 @@ export const level = (v) => (Number.isInteger(v) && v >= 0 && v <= 6 ? v : 0);
 /**
  * @typedef {{lostRate: number, continueLostCount: number, rtt: number}} PingStats
  * @typedef {{uplink: number, downlink: number}} Levels
- * @typedef {{uid: string, tip: ''|'poor'|'voice'|'down', message: string, lostRate: number, continueLostCount: number}} NetworkTip
+ * @typedef {{uid: string, tag: string, tip: ''|'poor'|'voice'|'down', message: string, lostRate: number,
+ *   continueLostCount: number}} NetworkTip uid: whom it is about; tag: that participant's (e.g. customer)
  */
 
 /**
@@ -177,7 +178,7 @@ export function readNetworkTip(msg) {
   const tip = typeof msg.tip === 'string' ? msg.tip : '';
   const message = tip ? (typeof msg.message === 'string' && msg.message) || TIP_TEXT[tip] || tip : '';
   return {
-    uid: String(msg.uid ?? ''), tip: /** @type {any} */ (tip), message,
+    uid: String(msg.uid ?? ''), tag: typeof msg.tag === 'string' ? msg.tag : '', tip: /** @type {any} */ (tip), message,
     lostRate: Number(msg.lostRate) || 0, continueLostCount: Number(msg.continueLostCount) || 0,
   };
 }
