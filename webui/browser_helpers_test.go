@@ -332,6 +332,7 @@ const dumpJS = `JSON.stringify({
   status: document.getElementById('status')?.textContent,
   remoteMuted: document.getElementById('remote-muted')?.dataset,
   metrics: window.__stoa?.metrics,
+  network: window.__stoa?.network && { ...__stoa.network, ping: __stoa.client?.getPingStats?.() },
   events: (window.__stoa?.events ?? window.__seed?.events ?? []).slice(-20).map((e) => e.name + ':' + e.uid),
   seed: window.__seed && { afterJoin: __seed.afterJoin, dispatched: __seed.dispatched, alerts: __seed.alerts,
     notes: __seed.notes, log: __seed.log.slice(-15).map((m) => String(m.message)) },
@@ -368,14 +369,21 @@ func (tb *tab) click(id string) {
 // the last error check returned (which may also say what it saw instead).
 func (tb *tab) waitUntil(desc string, check func() (bool, error)) {
 	tb.b.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
+	tb.waitWithin(stepTimeout, desc, check)
+}
+
+// waitWithin is waitUntil with another bound, for a step that waits on something slower by design (a
+// measurement window filling up).
+func (tb *tab) waitWithin(bound time.Duration, desc string, check func() (bool, error)) {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(bound)
 	for {
 		ok, err := check()
 		if ok && err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.b.fail("%s: %s: not within %v (last: %v)", tb.name, desc, stepTimeout, err)
+			tb.b.fail("%s: %s: not within %v (last: %v)", tb.name, desc, bound, err)
 		}
 		time.Sleep(pollEvery)
 	}
