@@ -179,6 +179,7 @@ export function readNetworkTip(msg) {
   const message = tip ? (typeof msg.message === 'string' && msg.message) || TIP_TEXT[tip] || tip : '';
   return {
     uid: String(msg.uid ?? ''), tag: typeof msg.tag === 'string' ? msg.tag : '', tip: /** @type {any} */ (tip), message,
-    lostRate: Number(msg.lostRate) || 0, continueLostCount: Number(msg.continueLostCount) || 0,
+    lostRate: Math.round(100 * (Number(msg.lostRate) || 0)) / 100, // two decimals, as getPingStats and the seed's logs
+    continueLostCount: Number(msg.continueLostCount) || 0,
   };
 }

@@ -116,7 +116,8 @@ export function watchCustomerNetwork(client) {
     const box = document.getElementById('net-poor');
     if (!box) return;
     box.hidden = !state.poor;
-    box.querySelector('.more').textContent = state.tip?.tip === 'voice' || state.tip?.tip === 'down'
+    const suggestVoice = (state.tip?.tip === 'voice' || state.tip?.tip === 'down') && !hooks.localStream?.muted.video;
+    box.querySelector('.more').textContent = suggestVoice
       ? 'The picture may freeze. Turning your camera off keeps the call going.'
       : 'The picture may freeze or the sound break up. Move closer to your Wi-Fi or to a window.';
   }
