@@ -27,6 +27,7 @@ func TestHandlerRoutes(t *testing.T) {
 		{"/static/console.js", "text/javascript; charset=utf-8", "import"},
 		{"/static/quality.js", "text/javascript; charset=utf-8", "export function watchAgentNetwork"},
 		{"/sdk/quality.js", "text/javascript; charset=utf-8", "export class Pinger"},
+		{"/sdk/stream.js", "text/javascript; charset=utf-8", "export class Stream"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

@@ -6,10 +6,11 @@
  * - an Agora Web SDK 2.x/3.x-shaped API (`Stoa.createClient`, `Stoa.createStream`, callbacks and events), so
  *   code written for Agora runs after swapping `import AgoraRTC from 'agora-rtc-sdk'` for this module.
  *
- * The code lives in the modules beside this one, which it re-exports: core.js (Room, the protocol and the
- * PeerConnections; StoaError), agora.js (Client, Stream and the Agora module functions), profiles.js
- * (VIDEO_PROFILES) and log.js (Logger). They import each other by relative URL, so importing this file
- * from another origin loads the rest from the same place.
+ * The code lives in the modules beside this one, whose public names this file re-exports: core.js (Room, the
+ * protocol and the PeerConnections; StoaError), agora.js (Client and the Agora module functions), stream.js
+ * (Stream), quality.js (the network-quality pings and messages), profiles.js (VIDEO_PROFILES) and log.js
+ * (Logger). They import each other by relative URL, so importing this file from another origin loads the rest
+ * from the same place.
  *
  * Plain ES module, no build step: `import Stoa from '/sdk/stoa.js'`.
  */
