@@ -78,7 +78,11 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 		if err != nil {
 			return
 		}
-		_ = dc.Send(m.Data)
+		if m.IsString { // the echo is the ping as it came: text for text
+			_ = dc.SendText(string(m.Data))
+		} else {
+			_ = dc.Send(m.Data)
+		}
 		p.Pinged(seq, rtt)
 	})
 }
