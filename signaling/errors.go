@@ -82,3 +82,22 @@ const (
 	CodeRoomFull   = "room_full"
 	CodeServerFull = "server_full"
 )
+
+// Codes of the call center API (docs/call-center.md).
+const (
+	// CodeCallNotFound: no call by that id.
+	CodeCallNotFound = "call_not_found"
+	// CodeCallTaken: another agent answered the call first.
+	CodeCallTaken = "call_taken"
+	// CodeCallState: the call is not in a state that allows this (ending a
+	// call nobody answered, cancelling one that was answered).
+	CodeCallState = "call_state"
+	// CodeCallEnded: the call is over; its link cannot queue it again.
+	CodeCallEnded = "call_ended"
+	// CodeAgentBusy: the agent is in another call.
+	CodeAgentBusy = "agent_busy"
+	// CodePayloadTooLarge: the request body exceeds the route's limit.
+	CodePayloadTooLarge = "payload_too_large"
+	// CodeCallsOff: this server does not run the call center.
+	CodeCallsOff = "calls_off"
+)

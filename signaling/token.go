@@ -54,8 +54,14 @@ type Grant string
 // it, the customer's page never does.
 const GrantClaimTools Grant = "claim_tools"
 
+// GrantCallCenter lets a token sign in to the call center console: take
+// calls from the queue (ringing, answer, reject, presence) and read the call
+// records. The agent's sign-in token (room call-center, tag agent) holds it;
+// a room token never needs it.
+const GrantCallCenter Grant = "call_center"
+
 // valid reports whether g is a grant this server knows.
-func (g Grant) valid() bool { return g == GrantClaimTools }
+func (g Grant) valid() bool { return g == GrantClaimTools || g == GrantCallCenter }
 
 // ParseGrants checks a token request's list of grants; an unknown or repeated
 // grant is a CodeBadRequest error, so a typo never silently grants nothing.
@@ -64,7 +70,7 @@ func ParseGrants(names []string) ([]Grant, error) {
 	for _, n := range names {
 		g := Grant(n)
 		if !g.valid() {
-			return nil, Errorf(CodeBadRequest, "grant %q is unknown; known is %q", truncate(n, 64), GrantClaimTools)
+			return nil, Errorf(CodeBadRequest, "grant %q is unknown; known are %q and %q", truncate(n, 64), GrantClaimTools, GrantCallCenter)
 		}
 		if slices.Contains(out, g) {
 			return nil, Errorf(CodeBadRequest, "grant %q is given twice", n)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,5 +327,33 @@ func TestParseRole(t *testing.T) {
 		if !errors.As(err, &e) || e.Code != CodeBadRequest {
 			t.Errorf("ParseRole(%q) error = %v, want code %s", tt.in, err, CodeBadRequest)
 		}
+	}
+}
+
+// TestParseGrants: the known grants, in any order, and nothing else.
+func TestParseGrants(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want []Grant
+		ok   bool
+	}{
+		{nil, []Grant{}, true},
+		{[]string{"claim_tools"}, []Grant{GrantClaimTools}, true},
+		{[]string{"call_center", "claim_tools"}, []Grant{GrantCallCenter, GrantClaimTools}, true},
+		{[]string{"call_center", "call_center"}, nil, false},
+		{[]string{"admin"}, nil, false},
+	} {
+		got, err := ParseGrants(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && !slices.Equal(got, tc.want)) {
+			t.Errorf("ParseGrants(%q) = %q, %v", tc.in, got, err)
+		}
+	}
+	tok := NewTokenIssuer([]byte("secret"))
+	s, _, err := tok.Issue("call-center", "agent-1", RoleHost, "agent", time.Hour, GrantCallCenter, GrantClaimTools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tok.Verify(s); err != nil || !c.Has(GrantCallCenter) || !c.Has(GrantClaimTools) {
+		t.Fatalf("a call center sign-in token verifies as %+v, %v", c, err)
 	}
 }
