@@ -1,9 +1,11 @@
 // Package api is Stoa's HTTP API for the claim work an agent does on a call:
 // a snapshot of a participant's video, face detection, verification and the
 // gallery of enrolled people, and OCR, on a live snapshot or an uploaded
-// image. Its handlers are thin: the work is sfu's, face's and ocr's; who a
-// caller is, is the signaling server's to say (the Gate); what this package
-// adds is what each caller may ask and how much work may run at once.
+// image; recordings and room statistics; and the call center's queue,
+// consoles, records, client logs and webhook log. Its handlers are thin: the
+// work is sfu's, face's, ocr's, recorder's and calls'; who a caller is, is
+// the signaling server's to say (the Gate); what this package adds is what
+// each caller may ask and how much work may run at once.
 package api
 
 import (
@@ -59,6 +61,9 @@ type Options struct {
 	Recordings *recorder.Service
 	// Stats serves the rooms' network quality and counters; nil serves none.
 	Stats RoomStats
+	// Calls serves the call center's routes; a zero CallCenter answers them
+	// 503 calls_off.
+	Calls CallCenter
 	// Limits bounds heavy jobs and claim request rates.
 	Limits Limits
 	Logger *slog.Logger
@@ -125,6 +130,7 @@ type Server struct {
 	big     *limit.Gate // the one memory-heavy job at a time (see heavySlot)
 	byToken *limit.Rate
 	byIP    *limit.Rate
+	logRate *limit.Rate // client log batches per token
 }
 
 // New returns a Server for o.
@@ -140,12 +146,16 @@ func New(o Options) *Server {
 		big:     limit.NewGate(1, l.Jobs+l.Queue, l.QueueWait, nil),
 		byToken: limit.NewRate(l.ClaimRate, l.ClaimBurst),
 		byIP:    limit.NewRate(l.IPRate, l.IPBurst),
+		// A logger posts at most once a second, and a reconnecting one
+		// resends what it kept: 5/s with a burst of 30 leaves it room.
+		logRate: limit.NewRate(5, 30),
 	}
 	s.jobs = limit.NewGate(l.Jobs, l.Queue, l.QueueWait, s.releaseMemory)
 	return s
 }
 
-// Handler routes the snapshot, face and OCR endpoints behind the Gate's guard.
+// Handler routes the snapshot, face, OCR, recording, stats and call center
+// endpoints behind the Gate's guard.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/rooms/{room}/participants/{uid}/snapshot", s.serveSnapshot)
@@ -165,6 +175,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/recordings/{id}/files/{file}/verify", s.serveRecordingVerify)
 	mux.HandleFunc("GET /api/rooms/{room}/stats", s.serveRoomStats)
 	mux.HandleFunc("POST /api/dev/impair", s.serveImpair)
+	mux.HandleFunc("POST /api/calls", s.serveCreateCall)
+	mux.HandleFunc("GET /api/calls", s.serveCallList)
+	mux.HandleFunc("GET /api/calls/{id}", s.serveCall)
+	mux.HandleFunc("POST /api/calls/{id}/request", s.serveRequestCall)
+	mux.HandleFunc("POST /api/calls/{id}/cancel", s.serveCancelCall)
+	mux.HandleFunc("GET /api/calls/{id}/events", s.serveCallEvents)
+	mux.HandleFunc("POST /api/calls/{id}/answer", s.serveAnswerCall)
+	mux.HandleFunc("POST /api/calls/{id}/reject", s.serveRejectCall)
+	mux.HandleFunc("POST /api/calls/{id}/end", s.serveEndCall)
+	mux.HandleFunc("GET /api/agents/events", s.serveAgentEvents)
+	mux.HandleFunc("PUT /api/agents/me/presence", s.servePresence)
+	mux.HandleFunc("POST /api/logs", s.servePostLogs)
+	mux.HandleFunc("GET /api/logs", s.serveGetLogs)
+	mux.HandleFunc("GET /api/webhooks/deliveries", s.serveDeliveries)
 	return s.opts.Gate.Guard(mux)
 }
 
