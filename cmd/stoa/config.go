@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stoa-video/stoa/calls"
 	"github.com/stoa-video/stoa/quality"
 	"github.com/stoa-video/stoa/sfu"
 )
@@ -52,6 +53,7 @@ type Config struct {
 	Record         RecordConfig  `yaml:"record"`
 	Metrics        MetricsConfig `yaml:"metrics"`
 	Quality        QualityConfig `yaml:"quality"`
+	Calls          CallsConfig   `yaml:"calls"`
 }
 
 // QualityConfig holds the network tips' rules (the seed's, by default) and
@@ -134,6 +136,9 @@ func DefaultConfig() Config {
 		LogLevel:         "info",
 		DataDir:          "stoa-data",
 		TURN:             TURNConfig{Port: 3478, Realm: "stoa"},
+
+		Calls: CallsConfig{RingTimeout: calls.DefaultRingTimeout, LinkTTL: calls.DefaultLinkTTL,
+			LongCall: calls.DefaultLongCall, LongCallGrace: calls.DefaultLongCallGrace, WebhookRetry: calls.DefaultRetryBase},
 
 		TokenMaxTTL: 24 * time.Hour,
 		Limits: LimitsConfig{ClaimRate: 2, ClaimBurst: 10, MaxConnsPerIP: 512, IdleTimeout: 60 * time.Second,
@@ -219,7 +224,7 @@ var configOptions = []configOption{
 		help:  "debug, info, warn or error",
 		value: func(c *Config) flag.Value { return (*optString)(&c.LogLevel) }},
 	{yaml: "data_dir", env: "STOA_DATA_DIR", flag: "data-dir", arg: "DIR",
-		help:  "where the embedded store keeps its files (the face gallery)",
+		help:  "where the embedded store keeps its files (the face gallery, the call center)",
 		value: func(c *Config) flag.Value { return (*optString)(&c.DataDir) }},
 	{yaml: "models_dir", env: "STOA_MODELS", flag: "models-dir", arg: "DIR",
 		def:   "<repo>/.cache/models",
@@ -244,6 +249,28 @@ var configOptions = []configOption{
 	{yaml: "metrics.room_labels", env: "STOA_METRICS_ROOM_LABELS", flag: "metrics-room-labels",
 		help:  "also export per-room metrics labelled with the room name",
 		value: func(c *Config) flag.Value { return (*optBool)(&c.Metrics.RoomLabels) }},
+	{yaml: "calls.ring_timeout", env: "STOA_CALLS_RING_TIMEOUT", flag: "calls-ring-timeout", arg: "DURATION",
+		help:  "how long a queued call rings before the customer is told nobody is free",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.RingTimeout) }},
+	{yaml: "calls.link_ttl", env: "STOA_CALLS_LINK_TTL", flag: "calls-link-ttl", arg: "DURATION",
+		help:  "how long a call's link (and its customer's token) is valid; at most token_max_ttl",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.LinkTTL) }},
+	{yaml: "calls.long_call", env: "STOA_CALLS_LONG_CALL", flag: "calls-long-call", arg: "DURATION",
+		help:  "the console asks whether to go on after a call this long",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.LongCall) }},
+	{yaml: "calls.long_call_grace", env: "STOA_CALLS_LONG_CALL_GRACE", flag: "calls-long-call-grace", arg: "DURATION",
+		help:  "the console hangs up this long after asking, without an answer",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.LongCallGrace) }},
+	{yaml: "calls.public_url", env: "STOA_CALLS_PUBLIC_URL", flag: "calls-public-url", arg: "URL",
+		def:   "the address the request came to",
+		help:  "scheme://host the customers' links and QR codes point at",
+		value: func(c *Config) flag.Value { return (*optString)(&c.Calls.PublicURL) }},
+	{yaml: "calls.webhooks", env: "STOA_CALLS_WEBHOOKS", flag: "calls-webhook", arg: "URL|SECRET",
+		help:  "endpoint POSTed the call events, signed with SECRET; repeatable or comma list",
+		value: func(c *Config) flag.Value { return &optWebhooks{p: &c.Calls.Webhooks} }},
+	{yaml: "calls.webhook_retry", env: "STOA_CALLS_WEBHOOK_RETRY",
+		help:  "wait before a failed webhook's first retry; it doubles up to 5m",
+		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.WebhookRetry) }},
 	{yaml: "quality.window", env: "STOA_QUALITY_WINDOW", flag: "quality-window", arg: "DURATION",
 		help:  "how far back a participant's ping lost rate looks (network tips and levels)",
 		value: func(c *Config) flag.Value { return (*optDuration)(&c.Quality.Window) }},
@@ -522,6 +549,7 @@ func (c Config) Validate() error {
 	if c.Quality.Window < 2*time.Second || c.Quality.Window > 10*time.Minute {
 		bad("quality.window %s must be between 2s and 10m", c.Quality.Window)
 	}
+	c.Calls.validate(c.TokenMaxTTL, bad)
 	if c.Limits.IdleTimeout <= 0 {
 		bad("limits.idle_timeout %s must be positive", c.Limits.IdleTimeout)
 	}
@@ -612,7 +640,7 @@ func (c Config) SlogLevel() slog.Level {
 }
 
 // Redacted returns a copy safe to log: non-empty TokenSecret, TURN.Secret,
-// API keys and ICE server credentials become "***". Empty secrets stay
+// API keys, ICE server credentials and webhook secrets become "***". Empty secrets stay
 // empty, so the log still shows that a random one is in use.
 func (c Config) Redacted() Config {
 	const mask = "***"
@@ -630,6 +658,7 @@ func (c Config) Redacted() Config {
 		}
 	}
 	r.ICEIPs = append([]string(nil), c.ICEIPs...)
+	r.Calls = c.Calls.redacted()
 	if c.ICEServers != nil {
 		r.ICEServers = make([]ICEServer, len(c.ICEServers))
 		for i, s := range c.ICEServers {

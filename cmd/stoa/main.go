@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stoa-video/stoa/api"
+	"github.com/stoa-video/stoa/calls"
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
 	"github.com/stoa-video/stoa/metrics"
@@ -172,6 +173,14 @@ func serve(args []string) error {
 		defer reader.Close()
 	}
 
+	callOpts := cfg.Calls.options()
+	callOpts.Logger = log
+	callCenter, err := calls.Open(filepath.Join(cfg.DataDir, "calls.db"), callOpts)
+	if err != nil {
+		return err
+	}
+	defer callCenter.Close()
+
 	ice := make([]signaling.ICEServer, 0, len(cfg.ICEServers))
 	for _, s := range cfg.ICEServers {
 		ice = append(ice, signaling.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -193,6 +202,7 @@ func serve(args []string) error {
 	sig = signaling.NewServer(opts)
 	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs, Stats: sig,
 		Gallery: gallery, FacesErr: facesErr, OCRErr: ocrErr,
+		Calls: api.CallCenter{Service: callCenter, Tokens: tokens, PublicURL: cfg.Calls.PublicURL},
 		Limits: api.Limits{Jobs: cfg.Limits.Jobs, Queue: cfg.Limits.JobQueue,
 			ClaimRate: cfg.Limits.ClaimRate, ClaimBurst: cfg.Limits.ClaimBurst,
 			IPRate: cfg.Limits.ClaimRate * 2.5, IPBurst: cfg.Limits.ClaimBurst * 3}}
@@ -271,9 +281,16 @@ func serve(args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// The call center first: it ends the consoles' and customers' event
+	// streams, which the HTTP server's Shutdown would otherwise wait for.
+	if err := callCenter.Close(); err != nil {
+		log.Warn("close the call center", "err", err)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http server shutdown: requests still open", "err", err)
+	}
 	sig.Close()
 	return nil
 }
