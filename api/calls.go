@@ -13,7 +13,7 @@ import (
 
 	qr "github.com/piglig/go-qr"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/signaling"
 )
 
@@ -27,7 +27,7 @@ import (
 type CallCenter struct {
 	// Service runs the queue, presence, records, logs and webhooks; nil
 	// answers 503 calls_off.
-	Service *calls.Service
+	Service *callcenter.Service
 	// Tokens mints the customers' link tokens and the answering agents'
 	// room tokens; *signaling.TokenIssuer is one.
 	Tokens TokenIssuer
@@ -53,7 +53,7 @@ const (
 )
 
 // service returns the call center, or answers 503 when there is none.
-func (s *Server) service(w http.ResponseWriter) *calls.Service {
+func (s *Server) service(w http.ResponseWriter) *callcenter.Service {
 	if s.opts.Calls.Service == nil || s.opts.Calls.Tokens == nil {
 		signaling.WriteHTTPError(w, http.StatusServiceUnavailable, signaling.CodeCallsOff, "this server does not run the call center")
 		return nil
@@ -65,21 +65,21 @@ func (s *Server) service(w http.ResponseWriter) *calls.Service {
 func (s *Server) callError(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, signaling.CodeInternal
 	switch {
-	case errors.Is(err, calls.ErrNotFound):
+	case errors.Is(err, callcenter.ErrNotFound):
 		status, code = http.StatusNotFound, signaling.CodeCallNotFound
-	case errors.Is(err, calls.ErrTaken):
+	case errors.Is(err, callcenter.ErrTaken):
 		status, code = http.StatusConflict, signaling.CodeCallTaken
-	case errors.Is(err, calls.ErrState):
+	case errors.Is(err, callcenter.ErrState):
 		status, code = http.StatusConflict, signaling.CodeCallState
-	case errors.Is(err, calls.ErrEnded):
+	case errors.Is(err, callcenter.ErrEnded):
 		status, code = http.StatusConflict, signaling.CodeCallEnded
-	case errors.Is(err, calls.ErrAgentBusy):
+	case errors.Is(err, callcenter.ErrAgentBusy):
 		status, code = http.StatusConflict, signaling.CodeAgentBusy
-	case errors.Is(err, calls.ErrNotAgent):
+	case errors.Is(err, callcenter.ErrNotAgent):
 		status, code = http.StatusForbidden, signaling.CodeForbidden
-	case errors.Is(err, calls.ErrBadInput):
+	case errors.Is(err, callcenter.ErrBadInput):
 		status, code = http.StatusBadRequest, signaling.CodeBadRequest
-	case errors.Is(err, calls.ErrClosed):
+	case errors.Is(err, callcenter.ErrClosed):
 		status, code = http.StatusServiceUnavailable, signaling.CodeCallsOff
 	default:
 		s.log.Error("call center", "err", err)
@@ -127,7 +127,7 @@ func (s *Server) serveCreateCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The customer's token lives as long as the call's link.
-	tok, _, err := s.opts.Calls.Tokens.Issue(calls.Room(rec.ID), calls.CustomerUID(rec.ID), signaling.RoleHost, tagCustomer,
+	tok, _, err := s.opts.Calls.Tokens.Issue(callcenter.Room(rec.ID), callcenter.CustomerUID(rec.ID), signaling.RoleHost, tagCustomer,
 		time.Until(time.UnixMilli(rec.ExpiresAt)))
 	if err != nil {
 		s.callError(w, err)
@@ -141,7 +141,7 @@ func (s *Server) serveCreateCall(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("call link issued", "call", rec.ID, "claim", rec.Claim)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": rec.ID, "claim": rec.Claim, "customer": rec.Customer,
-		"room": calls.Room(rec.ID), "expiresAt": rec.ExpiresAt, "link": link, "token": tok, "qr": code})
+		"room": callcenter.Room(rec.ID), "expiresAt": rec.ExpiresAt, "link": link, "token": tok, "qr": code})
 }
 
 // publicBase is scheme://host the customer's link is absolute under.
@@ -191,7 +191,7 @@ func (s *Server) customerAccess(w http.ResponseWriter, r *http.Request, c signal
 	case c.Claims == nil:
 		s.opts.Gate.Unauthorized(w, r, c.Refused, "the customer's token of this call is required")
 		return false
-	case c.Claims.Room != calls.Room(id) || c.Claims.UID != calls.CustomerUID(id):
+	case c.Claims.Room != callcenter.Room(id) || c.Claims.UID != callcenter.CustomerUID(id):
 		signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeForbidden, "the token is not this call's customer's")
 		return false
 	}
@@ -221,7 +221,7 @@ func (s *Server) serveRequestCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct{ Device, Network json.RawMessage }
-	if !decodeBody(w, r, 2*calls.MaxDeviceBytes+1024, &req, "{device, network}") {
+	if !decodeBody(w, r, 2*callcenter.MaxDeviceBytes+1024, &req, "{device, network}") {
 		return
 	}
 	pos, state, err := svc.Request(id, req.Device, req.Network)
@@ -242,7 +242,7 @@ func (s *Server) serveCancelCall(w http.ResponseWriter, r *http.Request) {
 		s.callError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"state": calls.StateCancelled})
+	writeJSON(w, http.StatusOK, map[string]any{"state": callcenter.StateCancelled})
 }
 
 // serveCallEvents answers GET /api/calls/{id}/events: the customer's page's
@@ -291,7 +291,7 @@ func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req struct{ State calls.Presence }
+	var req struct{ State callcenter.Presence }
 	if !decodeBody(w, r, 1024, &req, `{"state": "online"|"away"}`) {
 		return
 	}
@@ -314,7 +314,7 @@ func (s *Server) serveAnswerCall(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, ok := calls.CallOf(calls.Room(id)); !ok {
+	if _, ok := callcenter.CallOf(callcenter.Room(id)); !ok {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeCallNotFound, "no call has id "+quote(id))
 		return
 	}
@@ -324,7 +324,7 @@ func (s *Server) serveAnswerCall(w http.ResponseWriter, r *http.Request) {
 	if claims.ExpiresAt != nil {
 		ttl = time.Until(claims.ExpiresAt.Time)
 	}
-	tok, exp, err := s.opts.Calls.Tokens.Issue(calls.Room(id), claims.UID, signaling.RoleHost, tagAgent, ttl, signaling.GrantClaimTools)
+	tok, exp, err := s.opts.Calls.Tokens.Issue(callcenter.Room(id), claims.UID, signaling.RoleHost, tagAgent, ttl, signaling.GrantClaimTools)
 	if err != nil {
 		s.callError(w, err)
 		return
@@ -335,7 +335,7 @@ func (s *Server) serveAnswerCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	long, grace := svc.LongCall()
-	writeJSON(w, http.StatusOK, map[string]any{"room": calls.Room(id), "token": tok, "expiresAt": exp.UnixMilli(),
+	writeJSON(w, http.StatusOK, map[string]any{"room": callcenter.Room(id), "token": tok, "expiresAt": exp.UnixMilli(),
 		"longCallMs": long.Milliseconds(), "graceMs": grace.Milliseconds(), "call": rec})
 }
 
@@ -372,21 +372,21 @@ func (s *Server) serveEndCall(w http.ResponseWriter, r *http.Request) {
 	case c.Claims == nil:
 		s.opts.Gate.Unauthorized(w, r, c.Refused, "the answering agent's token or an operator API key is required")
 		return
-	case c.Claims.Has(signaling.GrantCallCenter) || (c.Claims.Room == calls.Room(id) && c.Claims.Tag == tagAgent):
+	case c.Claims.Has(signaling.GrantCallCenter) || (c.Claims.Room == callcenter.Room(id) && c.Claims.Tag == tagAgent):
 		agent = c.Claims.UID
 	default:
 		signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeForbidden, "only the answering agent or the operator may end a call")
 		return
 	}
 	var req struct {
-		Outcome    calls.Outcome `json:"outcome"`
-		IncidentNo string        `json:"incidentNo"`
-		Notes      string        `json:"notes"`
+		Outcome    callcenter.Outcome `json:"outcome"`
+		IncidentNo string             `json:"incidentNo"`
+		Notes      string             `json:"notes"`
 	}
 	if !decodeBody(w, r, 16<<10, &req, "{outcome, incidentNo, notes}") {
 		return
 	}
-	rec, err := svc.End(id, agent, calls.EndInfo{Outcome: req.Outcome, IncidentNo: req.IncidentNo, Notes: req.Notes})
+	rec, err := svc.End(id, agent, callcenter.EndInfo{Outcome: req.Outcome, IncidentNo: req.IncidentNo, Notes: req.Notes})
 	if err != nil {
 		s.callError(w, err)
 		return
@@ -418,7 +418,7 @@ func (s *Server) serveCallList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := calls.Filter{Claim: q.Get("claim"), Agent: q.Get("agent"), State: calls.State(q.Get("state"))}
+	f := callcenter.Filter{Claim: q.Get("claim"), Agent: q.Get("agent"), State: callcenter.State(q.Get("state"))}
 	var err error
 	if f.Since, err = parseTime(q.Get("since")); err == nil {
 		f.Until, err = parseTime(q.Get("until"))

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/stoa-video/stoa/api"
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/signaling"
 )
 
@@ -24,12 +24,12 @@ type ccServer struct {
 	t      *testing.T
 	url    string
 	tokens *signaling.TokenIssuer
-	svc    *calls.Service
+	svc    *callcenter.Service
 	hs     *httptest.Server
 }
 
 type ccConfig struct {
-	calls  calls.Options
+	calls  callcenter.Options
 	center api.CallCenter
 	dev    bool
 	// readTimeout and writeTimeout are the HTTP server's, as cmd/stoa sets them.
@@ -40,11 +40,11 @@ const operatorKey = "operator-key"
 
 func newCallCenter(t *testing.T, mods ...func(*ccConfig)) *ccServer {
 	t.Helper()
-	cfg := ccConfig{calls: calls.Options{Logger: quietLogger(), RingTimeout: time.Minute}}
+	cfg := ccConfig{calls: callcenter.Options{Logger: quietLogger(), RingTimeout: time.Minute}}
 	for _, m := range mods {
 		m(&cfg)
 	}
-	svc, err := calls.Open(filepath.Join(t.TempDir(), "calls.db"), cfg.calls)
+	svc, err := callcenter.Open(filepath.Join(t.TempDir(), "calls.db"), cfg.calls)
 	if err != nil {
 		t.Fatal(err)
 	}

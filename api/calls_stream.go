@@ -5,14 +5,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 )
 
 // stream writes st's events to w as Server-Sent Events until the client
 // goes (the request's context), the stream ends (the service closes, or the
 // client fell behind and should reconnect), or a write fails. The request's
 // goroutine is the only one involved, so the stream has one owner.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, st *calls.Stream) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, st *callcenter.Stream) {
 	heartbeat := s.opts.Calls.Heartbeat
 	if heartbeat <= 0 {
 		heartbeat = 15 * time.Second
@@ -58,7 +58,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st *calls.Stream
 }
 
 // sseEvent frames ev: its name, and its data as one line of JSON.
-func sseEvent(ev calls.Event) []byte {
+func sseEvent(ev callcenter.Event) []byte {
 	data, err := json.Marshal(ev.Data)
 	if err != nil {
 		data = []byte(`{}`)

@@ -15,7 +15,7 @@ import (
 	qr "github.com/piglig/go-qr"
 
 	"github.com/stoa-video/stoa/api"
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/signaling"
 )
 
@@ -67,12 +67,12 @@ func TestCallCenterFlow(t *testing.T) {
 	if st != http.StatusOK {
 		t.Fatalf("agent 1 answers: %d %v", st, ans)
 	}
-	if ans["room"] != calls.Room(c1.ID) || ans["longCallMs"] != float64(calls.DefaultLongCall.Milliseconds()) ||
-		ans["graceMs"] != float64(calls.DefaultLongCallGrace.Milliseconds()) {
+	if ans["room"] != callcenter.Room(c1.ID) || ans["longCallMs"] != float64(callcenter.DefaultLongCall.Milliseconds()) ||
+		ans["graceMs"] != float64(callcenter.DefaultLongCallGrace.Milliseconds()) {
 		t.Fatalf("answer reply %v", ans)
 	}
 	claims, err := cs.tokens.Verify(ans["token"].(string))
-	if err != nil || claims.Room != calls.Room(c1.ID) || claims.UID != "agent-1" || claims.Tag != "agent" ||
+	if err != nil || claims.Room != callcenter.Room(c1.ID) || claims.UID != "agent-1" || claims.Tag != "agent" ||
 		!claims.Has(signaling.GrantClaimTools) || claims.Has(signaling.GrantCallCenter) {
 		t.Fatalf("agent's room token: %+v, %v", claims, err)
 	}
@@ -82,7 +82,7 @@ func TestCallCenterFlow(t *testing.T) {
 	if st, out := cs.do("POST", "/api/calls/"+c1.ID+"/answer", a2tok, nil); st != http.StatusConflict || out["code"] != "call_taken" {
 		t.Fatalf("agent 2 answers the taken call: %d %v", st, out)
 	}
-	if ev, _ := cust1.until("answered", nil); ev.Data["agent"] != "agent-1" || ev.Data["room"] != calls.Room(c1.ID) {
+	if ev, _ := cust1.until("answered", nil); ev.Data["agent"] != "agent-1" || ev.Data["room"] != callcenter.Room(c1.ID) {
 		t.Fatalf("customer 1's answered %v", ev.Data)
 	}
 	if ev, _ := cust2.until("position", nil); ev.Data["position"] != 1.0 {
@@ -197,7 +197,7 @@ func TestCallCenterTimeoutRejectCancel(t *testing.T) {
 		t.Fatalf("agent 1's stop-ringing %v", ev.Data)
 	}
 	ev, skipped := cust.until("timeout", nil)
-	if ev.Data["message"] != calls.TimeoutMessage {
+	if ev.Data["message"] != callcenter.TimeoutMessage {
 		t.Fatalf("timeout event %v", ev.Data)
 	}
 	if ev, skipped := a2.until("stop-ringing", callID(c.ID)); ev.Data["reason"] != "timeout" {
@@ -313,11 +313,11 @@ func TestCallCenterLink(t *testing.T) {
 			t.Fatalf("link %q", c.Link)
 		}
 		claims, err := cs.tokens.Verify(c.Token)
-		if err != nil || claims.Room != calls.Room(c.ID) || claims.UID != calls.CustomerUID(c.ID) || claims.Tag != "customer" ||
+		if err != nil || claims.Room != callcenter.Room(c.ID) || claims.UID != callcenter.CustomerUID(c.ID) || claims.Tag != "customer" ||
 			claims.Role != signaling.RoleHost || len(claims.Can) != 0 {
 			t.Fatalf("customer token %+v %v", claims, err)
 		}
-		if life := claims.ExpiresAt.Sub(claims.IssuedAt.Time); life < calls.DefaultLinkTTL-time.Minute {
+		if life := claims.ExpiresAt.Sub(claims.IssuedAt.Time); life < callcenter.DefaultLinkTTL-time.Minute {
 			t.Fatalf("the customer's token lives %s, not the call's lifetime", life)
 		}
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(c.QR, "data:image/png;base64,"))
@@ -411,16 +411,16 @@ func TestCallCenterRecords(t *testing.T) {
 		t.Fatalf("live record %v", got)
 	}
 	// The hooks the rest of the server calls: recordings and the customer's network.
-	cs.svc.AddRecording(calls.Room(b.ID), "rec-1")
-	cs.svc.AddRecording(calls.Room(b.ID), "rec-1")
+	cs.svc.AddRecording(callcenter.Room(b.ID), "rec-1")
+	cs.svc.AddRecording(callcenter.Room(b.ID), "rec-1")
 	cs.svc.AddRecording("some-other-room", "rec-2")
-	cs.svc.NoteQuality(calls.Room(b.ID), calls.CustomerUID(b.ID), 1, 2, 0.05)
-	cs.svc.NoteQuality(calls.Room(b.ID), calls.CustomerUID(b.ID), 4, 0, 0.3)
-	cs.svc.NoteQuality(calls.Room(b.ID), "agent-1", 6, 6, 0.9) // the agent's own network is not the summary's
+	cs.svc.NoteQuality(callcenter.Room(b.ID), callcenter.CustomerUID(b.ID), 1, 2, 0.05)
+	cs.svc.NoteQuality(callcenter.Room(b.ID), callcenter.CustomerUID(b.ID), 4, 0, 0.3)
+	cs.svc.NoteQuality(callcenter.Room(b.ID), "agent-1", 6, 6, 0.9) // the agent's own network is not the summary's
 	if st, out := cs.do("POST", "/api/calls/"+b.ID+"/end", tok, map[string]string{"outcome": "follow-up"}); st != http.StatusOK {
 		t.Fatalf("end: %d %v", st, out)
 	}
-	cs.svc.AddRecording(calls.Room(b.ID), "rec-3") // a recording finalised after the call
+	cs.svc.AddRecording(callcenter.Room(b.ID), "rec-3") // a recording finalised after the call
 	got := cs.record(b.ID)
 	net := got["network"].(map[string]any)
 	if net["minLevel"] != 2.0 || net["maxLevel"] != 4.0 || net["avgLevel"] != 3.0 || net["maxLoss"] != 0.3 {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/signaling"
 )
 
@@ -28,10 +28,10 @@ func (s *Server) servePostLogs(w http.ResponseWriter, r *http.Request) {
 		from = "operator"
 	case c.Claims != nil:
 		from = "token:" + c.Claims.Room + "/" + c.Claims.UID
-		if id, ok := calls.CallOf(c.Claims.Room); ok {
+		if id, ok := callcenter.CallOf(c.Claims.Room); ok {
 			callOfToken = id
 			from = "customer"
-			if c.Claims.UID != calls.CustomerUID(id) {
+			if c.Claims.UID != callcenter.CustomerUID(id) {
 				from = "agent:" + c.Claims.UID
 			}
 		} else if c.Claims.Has(signaling.GrantCallCenter) {
@@ -49,12 +49,12 @@ func (s *Server) servePostLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b, err := calls.DecodeLogBatch(http.MaxBytesReader(w, r.Body, calls.MaxLogBody))
+	b, err := callcenter.DecodeLogBatch(http.MaxBytesReader(w, r.Body, callcenter.MaxLogBody))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		signaling.WriteHTTPError(w, http.StatusRequestEntityTooLarge, signaling.CodePayloadTooLarge,
-			"a log batch is at most "+strconv.Itoa(calls.MaxLogBody)+" bytes: send fewer entries per batch")
+			"a log batch is at most "+strconv.Itoa(callcenter.MaxLogBody)+" bytes: send fewer entries per batch")
 		return
 	case err != nil:
 		s.callError(w, err)
@@ -110,7 +110,7 @@ func (s *Server) serveDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	list, err := svc.Deliveries(calls.DeliveryFilter{State: q.Get("state"), Limit: limit})
+	list, err := svc.Deliveries(callcenter.DeliveryFilter{State: q.Get("state"), Limit: limit})
 	if err != nil {
 		s.callError(w, err)
 		return

@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 )
 
 // CallsConfig configures the call center: the queue's ring timeout, the
@@ -137,12 +137,12 @@ func (c CallsConfig) validate(tokenMaxTTL time.Duration, bad func(string, ...any
 	}
 }
 
-// options are the calls.Options these settings make.
-func (c CallsConfig) options() calls.Options {
-	o := calls.Options{RingTimeout: c.RingTimeout, LinkTTL: c.LinkTTL, LongCall: c.LongCall,
+// options are the callcenter.Options these settings make.
+func (c CallsConfig) options() callcenter.Options {
+	o := callcenter.Options{RingTimeout: c.RingTimeout, LinkTTL: c.LinkTTL, LongCall: c.LongCall,
 		LongCallGrace: c.LongCallGrace, RetryBase: c.WebhookRetry}
 	for _, w := range c.Webhooks {
-		o.Webhooks = append(o.Webhooks, calls.Webhook{URL: w.URL, Secret: w.Secret})
+		o.Webhooks = append(o.Webhooks, callcenter.Webhook{URL: w.URL, Secret: w.Secret})
 	}
 	return o
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 )
 
 // TestServeCallCenter runs the real binary in dev mode with a webhook: a
@@ -25,13 +25,13 @@ import (
 // webhook secret nor a token reaches the log.
 func TestServeCallCenter(t *testing.T) {
 	const hookSecret = "hook-secret-for-the-serve-test"
-	hooks := make(chan calls.WebhookEvent, 8)
+	hooks := make(chan callcenter.WebhookEvent, 8)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Header.Get(calls.SignatureHeader) != calls.Sign(hookSecret, body) {
-			t.Errorf("webhook signature %q does not match its body", r.Header.Get(calls.SignatureHeader))
+		if r.Header.Get(callcenter.SignatureHeader) != callcenter.Sign(hookSecret, body) {
+			t.Errorf("webhook signature %q does not match its body", r.Header.Get(callcenter.SignatureHeader))
 		}
-		var ev calls.WebhookEvent
+		var ev callcenter.WebhookEvent
 		_ = json.Unmarshal(body, &ev)
 		hooks <- ev
 	}))

@@ -15,7 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/quality"
 	"github.com/stoa-video/stoa/sfu"
 )
@@ -137,8 +137,8 @@ func DefaultConfig() Config {
 		DataDir:          "stoa-data",
 		TURN:             TURNConfig{Port: 3478, Realm: "stoa"},
 
-		Calls: CallsConfig{RingTimeout: calls.DefaultRingTimeout, LinkTTL: calls.DefaultLinkTTL,
-			LongCall: calls.DefaultLongCall, LongCallGrace: calls.DefaultLongCallGrace, WebhookRetry: calls.DefaultRetryBase},
+		Calls: CallsConfig{RingTimeout: callcenter.DefaultRingTimeout, LinkTTL: callcenter.DefaultLinkTTL,
+			LongCall: callcenter.DefaultLongCall, LongCallGrace: callcenter.DefaultLongCallGrace, WebhookRetry: callcenter.DefaultRetryBase},
 
 		TokenMaxTTL: 24 * time.Hour,
 		Limits: LimitsConfig{ClaimRate: 2, ClaimBurst: 10, MaxConnsPerIP: 512, IdleTimeout: 60 * time.Second,

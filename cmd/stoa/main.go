@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/stoa-video/stoa/api"
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
 	"github.com/stoa-video/stoa/metrics"
@@ -175,7 +175,7 @@ func serve(args []string) error {
 
 	callOpts := cfg.Calls.options()
 	callOpts.Logger = log
-	callCenter, err := calls.Open(filepath.Join(cfg.DataDir, "calls.db"), callOpts)
+	callCenter, err := callcenter.Open(filepath.Join(cfg.DataDir, "calls.db"), callOpts)
 	if err != nil {
 		return err
 	}

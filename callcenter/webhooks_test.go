@@ -1,4 +1,4 @@
-package calls_test
+package callcenter_test
 
 import (
 	"crypto/hmac"
@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 )
 
 const secret = "whsec-test-0123456789"
 
 // received is one webhook POST as the receiver saw it.
 type received struct {
-	event     calls.WebhookEvent
+	event     callcenter.WebhookEvent
 	header    string // X-Stoa-Event
 	signedOK  bool
 	attemptOf int // how many POSTs of this event the receiver had seen, this one included
@@ -54,7 +54,7 @@ func newReceiver(t *testing.T, ln net.Listener) *receiver {
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	var ev calls.WebhookEvent
+	var ev callcenter.WebhookEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		rc.t.Errorf("webhook body is not JSON: %s", body)
 	}
@@ -89,13 +89,13 @@ func (rc *receiver) next() received {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func hookOptions(url string) calls.Options {
-	return calls.Options{Logger: quiet(), Webhooks: []calls.Webhook{{URL: url, Secret: secret}},
+func hookOptions(url string) callcenter.Options {
+	return callcenter.Options{Logger: quiet(), Webhooks: []callcenter.Webhook{{URL: url, Secret: secret}},
 		RetryBase: 10 * time.Millisecond, RetryMax: 40 * time.Millisecond}
 }
 
 // oneCall takes a call through queued, answered and ended.
-func oneCall(t *testing.T, s *calls.Service) string {
+func oneCall(t *testing.T, s *callcenter.Service) string {
 	t.Helper()
 	rec, err := s.Create("CLM-1", "Wang Fang")
 	if err != nil {
@@ -107,7 +107,7 @@ func oneCall(t *testing.T, s *calls.Service) string {
 	if _, err := s.Answer(rec.ID, "agent-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.End(rec.ID, "agent-1", calls.EndInfo{Outcome: calls.OutcomeResolved, IncidentNo: "INC-1"}); err != nil {
+	if _, err := s.End(rec.ID, "agent-1", callcenter.EndInfo{Outcome: callcenter.OutcomeResolved, IncidentNo: "INC-1"}); err != nil {
 		t.Fatal(err)
 	}
 	return rec.ID
@@ -120,7 +120,7 @@ func expectCallEvents(t *testing.T, rc *receiver, id string) []received {
 	var out []received
 	for _, typ := range []string{"call-queued", "call-answered", "call-ended"} {
 		r := rc.next()
-		var data calls.Record
+		var data callcenter.Record
 		_ = json.Unmarshal(r.event.Data, &data)
 		if r.event.Type != typ || r.header != typ || data.ID != id || !r.signedOK || r.event.At <= 0 {
 			t.Fatalf("webhook %+v (signature ok %v, data %+v), want %s for %s", r.event, r.signedOK, data, typ, id)
@@ -135,19 +135,19 @@ func expectCallEvents(t *testing.T, rc *receiver, id string) []received {
 // says so; Emit adds the server's other events.
 func TestWebhooksInOrderSigned(t *testing.T) {
 	rc := newReceiver(t, nil)
-	s, err := calls.Open(filepath.Join(t.TempDir(), "calls.db"), hookOptions(rc.srv.URL+"/hook?k=v"))
+	s, err := callcenter.Open(filepath.Join(t.TempDir(), "calls.db"), hookOptions(rc.srv.URL+"/hook?k=v"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	id := oneCall(t, s)
 	got := expectCallEvents(t, rc, id)
-	var ended calls.Record
+	var ended callcenter.Record
 	_ = json.Unmarshal(got[2].event.Data, &ended)
-	if ended.State != calls.StateEnded || ended.Outcome != calls.OutcomeResolved || ended.IncidentNo != "INC-1" || ended.Agent != "agent-1" {
+	if ended.State != callcenter.StateEnded || ended.Outcome != callcenter.OutcomeResolved || ended.IncidentNo != "INC-1" || ended.Agent != "agent-1" {
 		t.Fatalf("call-ended data %+v", ended)
 	}
-	if err := s.Emit("recording-started", map[string]string{"id": "rec-1", "room": calls.Room(id)}); err != nil {
+	if err := s.Emit("recording-started", map[string]string{"id": "rec-1", "room": callcenter.Room(id)}); err != nil {
 		t.Fatal(err)
 	}
 	if r := rc.next(); r.event.Type != "recording-started" || !r.signedOK {
@@ -157,7 +157,7 @@ func TestWebhooksInOrderSigned(t *testing.T) {
 		t.Fatal("Emit took a malformed type")
 	}
 	waitDelivered(t, s, 4)
-	log, _ := s.Deliveries(calls.DeliveryFilter{})
+	log, _ := s.Deliveries(callcenter.DeliveryFilter{})
 	if len(log) != 4 || log[0].Type != "recording-started" || log[3].Type != "call-queued" || log[3].Attempts != 1 ||
 		log[3].LastStatus != http.StatusNoContent || log[3].URL != rc.srv.URL+"/hook" {
 		t.Fatalf("delivery log %+v", log)
@@ -165,11 +165,11 @@ func TestWebhooksInOrderSigned(t *testing.T) {
 }
 
 // waitDelivered waits until n deliveries are logged delivered.
-func waitDelivered(t *testing.T, s *calls.Service, n int) []calls.Delivery {
+func waitDelivered(t *testing.T, s *callcenter.Service, n int) []callcenter.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		log, err := s.Deliveries(calls.DeliveryFilter{State: calls.DeliveryDelivered})
+		log, err := s.Deliveries(callcenter.DeliveryFilter{State: callcenter.DeliveryDelivered})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +188,7 @@ func waitDelivered(t *testing.T, s *calls.Service, n int) []calls.Delivery {
 func TestWebhooksRetryUntilBack(t *testing.T) {
 	rc := newReceiver(t, nil)
 	rc.down.Store(true)
-	s, err := calls.Open(filepath.Join(t.TempDir(), "calls.db"), hookOptions(rc.srv.URL))
+	s, err := callcenter.Open(filepath.Join(t.TempDir(), "calls.db"), hookOptions(rc.srv.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestWebhooksRetryUntilBack(t *testing.T) {
 	// Down until the head event has been refused three times.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		log, _ := s.Deliveries(calls.DeliveryFilter{State: calls.DeliveryPending})
+		log, _ := s.Deliveries(callcenter.DeliveryFilter{State: callcenter.DeliveryPending})
 		if len(log) == 3 && log[2].Attempts >= 3 {
 			if log[2].LastStatus != http.StatusServiceUnavailable || log[2].LastError == "" || log[2].NextAttemptAt == 0 || log[0].Attempts != 0 {
 				t.Fatalf("pending deliveries %+v", log)
@@ -230,16 +230,16 @@ func TestWebhooksSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "calls.db")
 	opts := hookOptions("http://" + addr + "/hook")
 
-	s, err := calls.Open(path, opts)
+	s, err := callcenter.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := oneCall(t, s)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		log, _ := s.Deliveries(calls.DeliveryFilter{})
+		log, _ := s.Deliveries(callcenter.DeliveryFilter{})
 		if len(log) == 3 && log[2].Attempts >= 1 {
-			if log[2].LastError == "" || log[2].State != calls.DeliveryPending {
+			if log[2].LastError == "" || log[2].State != callcenter.DeliveryPending {
 				t.Fatalf("failed delivery logged as %+v", log[2])
 			}
 			break
@@ -258,7 +258,7 @@ func TestWebhooksSurviveRestart(t *testing.T) {
 		t.Skipf("the receiver's port was taken meanwhile: %v", err)
 	}
 	rc := newReceiver(t, ln)
-	s, err = calls.Open(path, opts)
+	s, err = callcenter.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestWebhooksSurviveRestart(t *testing.T) {
 // longer configured is marked failed at start instead of waiting forever.
 func TestWebhooksUnconfiguredEndpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "calls.db")
-	s, err := calls.Open(path, hookOptions("http://127.0.0.1:1/gone"))
+	s, err := callcenter.Open(path, hookOptions("http://127.0.0.1:1/gone"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,20 +282,20 @@ func TestWebhooksUnconfiguredEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = calls.Open(path, calls.Options{Logger: quiet()})
+	s, err = callcenter.Open(path, callcenter.Options{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	log, _ := s.Deliveries(calls.DeliveryFilter{})
-	if len(log) != 1 || log[0].State != calls.DeliveryFailed {
+	log, _ := s.Deliveries(callcenter.DeliveryFilter{})
+	if len(log) != 1 || log[0].State != callcenter.DeliveryFailed {
 		t.Fatalf("delivery log %+v", log)
 	}
 }
 
 func TestSign(t *testing.T) {
 	// HMAC-SHA256 of "hello" under "key", as `openssl dgst -sha256 -hmac key` computes it.
-	if got, want := calls.Sign("key", []byte("hello")), "sha256=9307b3b915efb5171ff14d8cb55fbcc798c6c0ef1456d66ded1a6aa723a58b7b"; got != want {
+	if got, want := callcenter.Sign("key", []byte("hello")), "sha256=9307b3b915efb5171ff14d8cb55fbcc798c6c0ef1456d66ded1a6aa723a58b7b"; got != want {
 		t.Fatalf("Sign = %s, want %s", got, want)
 	}
 }

@@ -10,7 +10,7 @@
 // of the server tells it about recordings and network quality through
 // AddRecording, NoteQuality and Emit. A call's room is Room(id), its
 // customer joins it as CustomerUID(id).
-package calls
+package callcenter
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package calls_test
+package callcenter_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/stoa-video/stoa/calls"
+	"github.com/stoa-video/stoa/callcenter"
 )
 
 // FuzzDecodeLogBatch: any body either is refused or decodes into a batch
@@ -26,21 +26,21 @@ func FuzzDecodeLogBatch(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := calls.DecodeLogBatch(bytes.NewReader(body))
+		b, err := callcenter.DecodeLogBatch(bytes.NewReader(body))
 		if err != nil {
 			return
 		}
-		if b.Session == "" || b.Batch == "" || len(b.Session) > 128 || len(b.Batch) > 128 || len(b.Entries) > calls.MaxLogEntries {
+		if b.Session == "" || b.Batch == "" || len(b.Session) > 128 || len(b.Batch) > 128 || len(b.Entries) > callcenter.MaxLogEntries {
 			t.Fatalf("batch out of bounds: session %q batch %q, %d entries", b.Session, b.Batch, len(b.Entries))
 		}
 		for _, e := range b.Entries {
-			if !slices.Contains(calls.LogLevels, e.Level) {
+			if !slices.Contains(callcenter.LogLevels, e.Level) {
 				t.Fatalf("level %q", e.Level)
 			}
-			if len(e.Message) > calls.MaxLogMessage || (len(e.Message) > 0 && !json.Valid(e.Message)) {
+			if len(e.Message) > callcenter.MaxLogMessage || (len(e.Message) > 0 && !json.Valid(e.Message)) {
 				t.Fatalf("message of %d bytes, valid %v", len(e.Message), json.Valid(e.Message))
 			}
-			if len(e.URL) > calls.MaxLogField+len("…(truncated)") || !utf8.ValidString(e.URL) || !utf8.ValidString(e.Type) {
+			if len(e.URL) > callcenter.MaxLogField+len("…(truncated)") || !utf8.ValidString(e.URL) || !utf8.ValidString(e.Type) {
 				t.Fatalf("field out of bounds: url %d bytes", len(e.URL))
 			}
 		}
@@ -48,7 +48,7 @@ func FuzzDecodeLogBatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("encode decoded batch: %v", err)
 		}
-		again, err := calls.DecodeLogBatch(bytes.NewReader(raw))
+		again, err := callcenter.DecodeLogBatch(bytes.NewReader(raw))
 		if err != nil || len(again.Entries) != len(b.Entries) {
 			t.Fatalf("a decoded batch does not decode again: %v", err)
 		}
@@ -63,12 +63,12 @@ func FuzzEndInfo(f *testing.F) {
 	f.Add("other", "INC\x00", "")
 	f.Add("no-show", "", strings.Repeat("x", 4001))
 	f.Fuzz(func(t *testing.T, outcome, incident, notes string) {
-		e := calls.EndInfo{Outcome: calls.Outcome(outcome), IncidentNo: incident, Notes: notes}
+		e := callcenter.EndInfo{Outcome: callcenter.Outcome(outcome), IncidentNo: incident, Notes: notes}
 		if e.Check() != nil {
 			return
 		}
-		if !slices.Contains(calls.Outcomes, e.Outcome) || utf8.RuneCountInString(incident) > calls.MaxIncidentLen ||
-			utf8.RuneCountInString(notes) > calls.MaxNotesLen || !utf8.ValidString(incident+notes) ||
+		if !slices.Contains(callcenter.Outcomes, e.Outcome) || utf8.RuneCountInString(incident) > callcenter.MaxIncidentLen ||
+			utf8.RuneCountInString(notes) > callcenter.MaxNotesLen || !utf8.ValidString(incident+notes) ||
 			strings.ContainsAny(incident, "\x00\n\r\t\x7f") {
 			t.Fatalf("accepted %+v", e)
 		}
