@@ -67,6 +67,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzH264FrameSize -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzClusters -fuzztime 20s ./recorder/
 	$(GO) test -run '^$$' -fuzz FuzzParsePing -fuzztime 20s ./sfu/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeLogBatch -fuzztime 20s ./callcenter/
+	$(GO) test -run '^$$' -fuzz FuzzEndInfo -fuzztime 20s ./callcenter/
 
 clean:
 	rm -rf bin
