@@ -41,6 +41,11 @@ type ServiceOptions struct {
 	// room policy; the seed records its customers).
 	Tags []string
 	Log  *slog.Logger
+	// OnEvent, if set, is told when a recording starts, stops or fails
+	// (EventStarted, EventStopped, EventFailed), so the call center can file
+	// it with its call and tell its webhooks. It must not call back into the
+	// Service.
+	OnEvent func(event string, info Summary)
 }
 
 // Service runs the server's recordings: started through the API or by the
@@ -223,6 +228,7 @@ func (s *Service) Start(p *sfu.Participant) (string, error) {
 	s.active[id], s.byPart[p] = ss, ss
 	s.opts.Log.Info("recording started", "id", id, "room", ss.info.Room, "uid", ss.info.UID)
 	p.Room().Notify(sfu.Event{Type: EventStarted, UID: ss.info.UID})
+	s.event(EventStarted, ss.info)
 	return id, nil
 }
 
@@ -236,6 +242,9 @@ func (s *Service) failed(id string, err error) {
 		return
 	}
 	ss.part.Room().Notify(sfu.Event{Type: EventFailed, UID: ss.info.UID, Reason: err.Error()})
+	failed := ss.info
+	failed.State, failed.Error = "failed", err.Error()
+	s.event(EventFailed, failed)
 	s.stopAsync(id)
 }
 
@@ -279,7 +288,15 @@ func (s *Service) Stop(id string) (Summary, error) {
 	s.mu.Unlock()
 	s.opts.Log.Info("recording stopped", "id", id, "room", info.Room, "uid", info.UID, "parts", len(parts), "state", info.State)
 	ss.part.Room().Notify(sfu.Event{Type: EventStopped, UID: info.UID})
+	s.event(EventStopped, info)
 	return info, err
+}
+
+// event tells OnEvent, if set.
+func (s *Service) event(typ string, info Summary) {
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(typ, info)
+	}
 }
 
 // writeManifest hashes a finished part and writes its signed manifest.

@@ -28,6 +28,12 @@ const (
 	mediaWin   = 5 // level periods of media counters the levels look back on (10 s)
 )
 
+// QualitySink is told every participant's levels and uplink loss each level
+// period; the call center keeps a network summary per call with it.
+type QualitySink interface {
+	NoteQuality(room, uid string, uplink, downlink int, lossRate float64)
+}
+
 // MetricsSink takes what the signaling server measures for the operator's
 // metrics; *metrics.Metrics is one.
 type MetricsSink interface {
@@ -167,6 +173,9 @@ func (s *Server) pushLevels(all []*session, now time.Time) {
 			}
 		}
 		room := part.Room().ID()
+		if s.opts.QualitySink != nil && lv.Uplink > 0 {
+			s.opts.QualitySink.NoteQuality(room, part.UID(), lv.Uplink, lv.Downlink, max(in.Ping.LostRate, up.Loss(), 0))
+		}
 		if byRoom[room] == nil {
 			byRoom[room] = map[string]LinkLevels{}
 		}

@@ -51,7 +51,9 @@ type Options struct {
 	Quality QualityOptions
 	// Metrics, if set, is told round trips and errors.
 	Metrics MetricsSink
-	Logger  *slog.Logger
+	// QualitySink, if set, is told every participant's levels every 2 s.
+	QualitySink QualitySink
+	Logger      *slog.Logger
 }
 
 // Server serves the websocket protocol and the token API, and guards the HTTP API.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stoa-video/stoa/callcenter"
+	"github.com/stoa-video/stoa/recorder"
 )
 
 // CallsConfig configures the call center: the queue's ring timeout, the
@@ -164,4 +166,22 @@ func (c CallsConfig) redacted() CallsConfig {
 		c.Webhooks = ws
 	}
 	return c
+}
+
+// fileRecording files a recording's start with its call and tells the call
+// center's webhooks about it (cc is nil before the call center opens).
+func fileRecording(cc *callcenter.Service, ev string, info recorder.Summary, log *slog.Logger) {
+	if cc == nil {
+		return
+	}
+	if ev == recorder.EventStarted {
+		cc.AddRecording(info.Room, info.ID)
+	}
+	data := map[string]any{"id": info.ID, "room": info.Room, "uid": info.UID, "state": info.State}
+	if call, ok := callcenter.CallOf(info.Room); ok {
+		data["call"] = call
+	}
+	if err := cc.Emit(ev, data); err != nil {
+		log.Warn("recording webhook", "event", ev, "id", info.ID, "err", err)
+	}
 }

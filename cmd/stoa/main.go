@@ -125,7 +125,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	recs, err := recorder.NewService(recorder.ServiceOptions{Dir: recDir, Key: recKey, Tags: cfg.Record.Tags, Log: log})
+	var callCenter *callcenter.Service // opened below; a recording's events reach it once it is
+	recs, err := recorder.NewService(recorder.ServiceOptions{Dir: recDir, Key: recKey, Tags: cfg.Record.Tags, Log: log,
+		OnEvent: func(ev string, info recorder.Summary) { fileRecording(callCenter, ev, info, log) }})
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func serve(args []string) error {
 
 	callOpts := cfg.Calls.options()
 	callOpts.Logger = log
-	callCenter, err := callcenter.Open(filepath.Join(cfg.DataDir, "calls.db"), callOpts)
+	callCenter, err = callcenter.Open(filepath.Join(cfg.DataDir, "calls.db"), callOpts)
 	if err != nil {
 		return err
 	}
@@ -198,6 +200,7 @@ func serve(args []string) error {
 		Sessions: func() int { return sig.Sessions() }, Recordings: recs.Active},
 		metrics.Options{RoomLabels: cfg.Metrics.RoomLabels})
 	opts.Metrics = stats
+	opts.QualitySink = callCenter
 	opts.Quality = signaling.QualityOptions{Thresholds: cfg.Quality.thresholds(), Window: cfg.Quality.Window}
 	sig = signaling.NewServer(opts)
 	apiOpts := api.Options{Gate: sig, SFU: media, Logger: log, Recordings: recs, Stats: sig,
