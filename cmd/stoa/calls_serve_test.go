@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -38,16 +37,7 @@ func TestServeCallCenter(t *testing.T) {
 	defer receiver.Close()
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "stoa")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	bin, addr := stoaBin(t), freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1",
 		"--models-dir", filepath.Join(dir, "no-models"), "--data-dir", filepath.Join(dir, "data"),
 		"--calls-webhook", receiver.URL+"/hook|"+hookSecret)

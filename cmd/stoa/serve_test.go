@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,16 +17,7 @@ import (
 // and API, and the face and OCR endpoints say how to install the weights.
 func TestServeWithoutModels(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "stoa")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	bin, addr := stoaBin(t), freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--listen", addr, "--udp-port", "0", "--tcp-port", "0", "--ice-ip", "127.0.0.1",
 		"--models-dir", filepath.Join(dir, "no-models"), "--data-dir", filepath.Join(dir, "data"))
 	logs := &lockedBuffer{}
