@@ -4,7 +4,8 @@ import AgoraRTC from '/sdk/stoa.js';
 
 /**
  * Test hooks, read by the browser tests.
- * state: 'idle' | 'connecting' | 'in-call' | 'reconnecting' | 'peer-left' | 'ended' | 'error'
+ * state: 'idle' | 'connecting' | 'waiting' | 'in-call' | 'reconnecting' | 'peer-left' | 'ended' | 'error'
+ *   ('waiting': joined, nobody else in the room yet; only with startCall's waitForPeer)
  * events: every SDK event the page received, as {name, uid, t} (t = Date.now())
  * metrics.joinToFirstFrameMs: from the join call to the remote video's first rendered frame
  */
@@ -13,9 +14,14 @@ export const hooks = (window.__stoa = { state: 'idle', events: [], metrics: {}, 
 export const params = new URLSearchParams(location.search);
 
 const STATE_TEXT = {
-  idle: 'Ready', connecting: 'Connecting…', 'in-call': 'In call', reconnecting: 'Reconnecting…',
-  'peer-left': 'The other side left', ended: 'Call ended', error: 'Error',
+  idle: 'Ready', connecting: 'Connecting…', waiting: 'Waiting for the other side…', 'in-call': 'In call',
+  reconnecting: 'Reconnecting…', 'peer-left': 'The other side left', ended: 'Call ended', error: 'Error',
 };
+
+/** Lets a page word the states its own way, e.g. {waiting: 'Waiting for the customer…'}. */
+export function setStateTexts(texts) {
+  Object.assign(STATE_TEXT, texts);
+}
 
 /** @param {string} state @param {string} [detail] shown after the state, e.g. an error message */
 export function setState(state, detail = '') {
@@ -105,12 +111,18 @@ function renderRemoteMuted(m) {
 /**
  * Starts a call the way the customer's app does (createClient → init → join → createStream → init → publish →
  * play; subscribe on stream-added, play on stream-subscribed). Returns controls for the buttons.
+ * waitForPeer: after joining, the state is 'waiting' until someone else is in the room ('in-call' then), so a
+ * page never says "In call" to an empty room. explain turns an error code (token_invalid, NotAllowedError,
+ * connection_lost…) into the sentence to show; by default the code itself is shown.
+ * When the connection is lost for good the camera is released: the self-view stops with it.
  * @param {{room: string, uid: string, token: string, renew: (room: string, uid: string) => Promise<string|null>, codec?: string,
  *   profile?: string, fit?: 'cover'|'contain', autoAudioOnly?: boolean, onEvent?: (name: string, evt: any) => void,
- *   onNotice?: (text: string, action?: {label: string, run: () => void}) => void}} o
+ *   onNotice?: (text: string, action?: {label: string, run: () => void}) => void, waitForPeer?: boolean,
+ *   explain?: (code: string) => string}} o
  */
 export function startCall(o) {
   const notice = o.onNotice ?? (() => {});
+  const explain = o.explain ?? ((code) => (code === 'connection_lost' ? 'connection lost' : String(code)));
   const uid = /^\d+$/.test(o.uid) ? Number(o.uid) : o.uid;
   const client = AgoraRTC.createClient({ mode: 'rtc', codec: o.codec === 'h264' ? 'h264' : 'vp8', autoAudioOnly: !!o.autoAudioOnly });
   const remoteMuted = { audio: false, video: false };
@@ -118,8 +130,15 @@ export function startCall(o) {
   let joined = false;
   let ended = false;
   let peerLeft = false;
+  let lost = false; // the connection was lost for good: the camera is released
   let t0 = 0; // when join was called
   hooks.client = client;
+  /** The state of a joined call: peer-left, waiting (nobody there yet, with waitForPeer) or in-call. */
+  const present = () => {
+    if (peerLeft) return 'peer-left';
+    const someone = (client.room?.participants?.size ?? 0) > 0 || Object.keys(hooks.remoteStreams).length > 0;
+    return o.waitForPeer && !someone ? 'waiting' : 'in-call';
+  };
   hooks.remoteStreams = {};
   renderRemoteMuted(remoteMuted);
 
@@ -133,7 +152,7 @@ export function startCall(o) {
   client.on('recording-stopped', () => renderRecording(false));
   client.on('recording-failed', () => renderRecording(false, true));
   client.on('stream-added', ({ stream }) => {
-    client.subscribe(stream, (err) => notice(`Could not receive the other side's video (${err})`));
+    client.subscribe(stream, (err) => notice(`Could not receive the other side's video (${explain(err)})`));
   });
   client.on('stream-subscribed', ({ stream }) => {
     for (const s of Object.values(hooks.remoteStreams)) if (s !== stream) s.stop();
@@ -156,6 +175,11 @@ export function startCall(o) {
     Object.assign(remoteMuted, { audio: false, video: false });
     renderRemoteMuted(remoteMuted);
   });
+  client.on('peer-online', () => {
+    if (!o.waitForPeer || ended || !joined) return;
+    peerLeft = false;
+    setState('in-call');
+  });
   client.on('peer-leave', () => {
     peerLeft = true;
     Object.assign(remoteMuted, { audio: false, video: false });
@@ -169,10 +193,14 @@ export function startCall(o) {
   client.on('connection-state-change', ({ prevState, curState }) => {
     if (ended || !joined) return;
     if (curState === 'CONNECTING' && prevState === 'CONNECTED') setState('reconnecting');
-    else if (curState === 'CONNECTED') setState(peerLeft ? 'peer-left' : 'in-call');
+    else if (curState === 'CONNECTED') setState(present());
     else if (curState === 'DISCONNECTED') {
+      // The session is over: stop showing the other side, and release the camera and microphone.
+      lost = true;
       for (const stream of Object.values(hooks.remoteStreams)) stream.stop();
-      setState('error', 'connection lost');
+      localStream?.stop();
+      localStream?.close();
+      setState('error', explain('connection_lost'));
     }
   });
   client.on('token-privilege-will-expire', () => {
@@ -186,19 +214,20 @@ export function startCall(o) {
     client.join(o.token, o.room, uid, (myUid) => {
       joined = true;
       if (ended) return;
-      setState(peerLeft ? 'peer-left' : 'in-call');
+      setState(present());
       localStream = AgoraRTC.createStream({ streamID: myUid, audio: true, video: true, screen: false });
       hooks.localStream = localStream;
       localStream.setVideoProfile(o.profile ?? '480p_1');
       localStream.init(() => {
-        if (ended) { localStream.close(); return; }
+        if (ended || lost) { localStream.close(); return; }
         client.publish(localStream, (err) => notice(`Could not send your video (${err})`));
         localStream.play('local', { fit: 'cover', muted: true });
         const video = document.querySelector('#local video');
         if (video) video.id = 'local-video';
-      }, (err) => notice(`Camera or microphone unavailable (${err.msg}). The other side cannot see or hear you.`));
-    }, (err) => { if (!ended) setState('error', `could not join (${err})`); });
-  }, (err) => setState('error', `this browser cannot make calls (${err})`));
+      }, (err) => notice(o.explain ? `${explain(err.msg)} Until then the other side cannot see or hear you.`
+        : `Camera or microphone unavailable (${err.msg}). The other side cannot see or hear you.`));
+    }, (err) => { if (!ended) setState('error', o.explain ? explain(err) : `could not join (${err})`); });
+  }, (err) => setState('error', o.explain ? explain(err) : `this browser cannot make calls (${err})`));
 
   return {
     client,
