@@ -34,6 +34,10 @@ const ERROR_TEXT = {
   busy: 'The server is busy with other checks: try again in a few seconds',
   frame_too_large: "The customer's video frame is larger than the server analyses",
   image_too_large: 'The picture is too large to analyse',
+  face_too_small: 'The face is too small in the picture: ask the customer to come closer to the camera',
+  models_missing: 'Face checks and card reading are not installed on this server: tell your administrator (make models)',
+  timeout: 'The server took too long to answer: try again',
+  network: 'Could not reach the server: check your connection and try again',
 };
 
 const KIND_TEXT = { 'idcard-front': 'ID card, front', 'idcard-back': 'ID card, back', bankcard: 'Bank card' };
@@ -173,11 +177,19 @@ function outcome(action, r) {
     return `${r.same ? 'same person' : 'different person'}: ${r.id} distance ${fmt(r.distance)} (threshold ${r.threshold})${many}`;
   }
   if (action === 'enroll') return `enrolled ${r.id}: ${r.descriptors} face sample(s) on file${many}`;
+  if (noCardIn(r)) return `${KIND_TEXT[r.kind] ?? r.kind}: no card found (${r.lines?.length ?? 0} lines of text)`;
   const bad = Object.entries(r.fields ?? {}).filter(([, f]) => !f.valid).map(([k, f]) => `${k} (${f.reason || 'invalid'})`);
   return `${KIND_TEXT[r.kind] ?? r.kind}: ${r.valid ? 'valid' : `not valid: ${bad.join(', ') || 'check the fields'}`}, ${r.lines?.length ?? 0} lines`;
 }
 
 const fmt = (n) => (typeof n === 'number' ? n.toFixed(3) : '?');
+
+const NO_CARD_TEXT = 'No card found: ask the customer to hold the card closer, flat and in good light.';
+
+/** Whether an OCR result shows no card: the server found no text (warning no_text), or none of the fields has a value. */
+function noCardIn(r) {
+  return r.warning === 'no_text' || !(r.lines?.length) || !Object.values(r.fields ?? {}).some((f) => f && f.value);
+}
 
 /** Shows a result: the snapshot with its overlay, and the face verdict or the claim form. */
 async function render(action, r, id) {
@@ -227,8 +239,14 @@ async function render(action, r, id) {
       poly.append(el('title', {}, line.text));
       svg.append(poly);
     }
-    renderForm(r);
-    $('claim-summary').textContent = KIND_TEXT[r.kind] ?? r.kind;
+    // No text at all, or not one of the card's fields read: there is no card in the picture. Say so, and what to
+    // ask for, rather than a form of "not found" fields.
+    const noCard = noCardIn(r);
+    $('claim-form').hidden = noCard;
+    $('ocr-result').hidden = noCard;
+    if (noCard) showAlert(NO_CARD_TEXT);
+    else renderForm(r);
+    $('claim-summary').textContent = noCard ? `No card found (${KIND_TEXT[r.kind] ?? r.kind})` : KIND_TEXT[r.kind] ?? r.kind;
   }
   const result = $('claim-result');
   result.dataset.action = action;
