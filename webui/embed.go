@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-//go:embed index.html call.html console.html recordings.html sdk static
+//go:embed index.html call.html console.html calls.html recordings.html sdk static
 var files embed.FS
 
 // sdkDir is where apps import the SDK from: /sdk/stoa.js, which imports the other
@@ -27,10 +27,11 @@ const sdkDir = "/sdk/"
 
 // pages maps the extensionless page routes to their files.
 var pages = map[string]string{
-	"/":           "index.html",
-	"/call":       "call.html",
-	"/console":    "console.html",
-	"/recordings": "recordings.html",
+	"/":              "index.html",
+	"/call":          "call.html",
+	"/console":       "console.html",
+	"/console/calls": "calls.html",
+	"/recordings":    "recordings.html",
 }
 
 // asset is one file ready to serve: its bytes, content type and a strong ETag,
@@ -88,7 +89,8 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
-// Handler serves GET and HEAD for / (the index), /call, /console, /recordings, /sdk/... (stoa.js
+// Handler serves GET and HEAD for / (the index), /call, /console, /console/calls (the call records),
+// /recordings, /sdk/... (stoa.js
 // and its modules) and /static/...; every other path is 404. Responses carry
 // `Cache-Control: no-cache` so a new binary's pages and SDK are picked up at
 // once, and the SDK may be imported from any origin.

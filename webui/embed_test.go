@@ -20,6 +20,8 @@ func TestHandlerRoutes(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `href="/console`},
 		{"/call", "text/html; charset=utf-8", `id="remote"`},
 		{"/console", "text/html; charset=utf-8", `id="answer"`},
+		{"/console/calls", "text/html; charset=utf-8", `id="calls-list"`},
+		{"/static/calls.js", "text/javascript; charset=utf-8", "window.__records"},
 		{"/sdk/stoa.js", "text/javascript; charset=utf-8", "export default Stoa"},
 		{"/static/style.css", "text/css; charset=utf-8", ":root"},
 		{"/static/page.js", "text/javascript; charset=utf-8", "window.__stoa"},
