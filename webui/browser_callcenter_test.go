@@ -1,0 +1,234 @@
+//go:build browser
+
+// The claims call center in real Chromium (docs/call-center.md): calls made with POST /api/calls ring on the
+// agents' consoles (/console, signed in with dev-mode agent tokens), one agent answers, the call runs with its
+// recording, the agent hangs up with an outcome, and the call record (GET /api/calls/{id} and /console/calls)
+// shows it. The long-call guard ends a forgotten call by itself and lets an agent who answers go on.
+
+package webui_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// callLink is what POST /api/calls answers.
+type callLink struct {
+	ID    string `json:"id"`
+	Room  string `json:"room"`
+	Link  string `json:"link"`
+	Token string `json:"token"`
+	QR    string `json:"qr"`
+}
+
+// callRecord is the part of a call record (GET /api/calls/{id}) the tests read.
+type callRecord struct {
+	ID         string   `json:"id"`
+	Claim      string   `json:"claim"`
+	Agent      string   `json:"agent"`
+	State      string   `json:"state"`
+	WaitMs     int64    `json:"waitMs"`
+	TalkMs     int64    `json:"talkMs"`
+	Outcome    string   `json:"outcome"`
+	IncidentNo string   `json:"incidentNo"`
+	Notes      string   `json:"notes"`
+	EndedBy    string   `json:"endedBy"`
+	Recordings []string `json:"recordings"`
+	Network    *struct {
+		MinLevel int     `json:"minLevel"`
+		AvgLevel float64 `json:"avgLevel"`
+		MaxLevel int     `json:"maxLevel"`
+		MaxLoss  float64 `json:"maxLoss"`
+		Samples  int     `json:"samples"`
+	} `json:"network"`
+	Device json.RawMessage `json:"device"`
+	Logs   []struct {
+		Level string `json:"level"`
+		Type  string `json:"type"`
+		From  string `json:"from"`
+	} `json:"logs"`
+}
+
+// apiJSON sends a JSON request to the server (dev mode on loopback: no key) with an optional bearer token and
+// decodes the answer into out, failing the test on a status other than want.
+func (s *server) apiJSON(t *testing.T, method, path, token string, body any, want int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, res.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// createCall makes a call for a claim as the operator's backend does.
+func (s *server) createCall(t *testing.T, claim, customer string) callLink {
+	t.Helper()
+	var c callLink
+	s.apiJSON(t, http.MethodPost, "/api/calls", "", map[string]string{"claim": claim, "customer": customer}, http.StatusCreated, &c)
+	if c.ID == "" || c.Token == "" || !strings.HasPrefix(c.Link, "/call?call="+c.ID) {
+		t.Fatalf("POST /api/calls: %+v", c)
+	}
+	return c
+}
+
+// record reads a call's record with its logs.
+func (s *server) record(t *testing.T, id string) callRecord {
+	t.Helper()
+	var r callRecord
+	s.apiJSON(t, http.MethodGet, "/api/calls/"+id, "", nil, http.StatusOK, &r)
+	return r
+}
+
+// signInDev signs a console in with a dev-mode agent token for agentID and waits until it is online.
+func signInDev(agent *tab, agentID string) {
+	agent.b.t.Helper()
+	agent.waitJS("the dev sign-in shows", `!document.getElementById('dev-signin-box').hidden`)
+	mustEval[bool](agent, fmt.Sprintf(`(document.getElementById('dev-agent').value = %q, true)`, agentID))
+	agent.click("dev-signin")
+	agent.waitJS("the console is signed in and online",
+		`__stoa.agent.signedIn && __stoa.agent.connected && __stoa.agent.presence === 'online' && __stoa.agent.uid === '`+agentID+`'`)
+}
+
+// ringingJS is whether the console rings for call id: listed, with sound and a blinking title.
+func ringingJS(id string) string {
+	return fmt.Sprintf(`__stoa.agent.ringing.includes(%q) && __stoa.agent.sound && __stoa.agent.blink && !!document.getElementById('answer-%s')`, id, id)
+}
+
+// fitsJS is whether the page is no wider than its viewport (nothing scrolls sideways).
+const fitsJS = `document.documentElement.scrollWidth <= window.innerWidth`
+
+// widest names the elements wider than the viewport, for a failure's message.
+const widestJS = `JSON.stringify({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+  over: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5 && e.getClientRects().length)
+    .slice(0, 8).map((e) => (e.id ? '#' + e.id : e.tagName.toLowerCase() + '.' + e.className) + ' right ' + Math.round(e.getBoundingClientRect().right)) })`
+
+// viewport emulates a screen of w×h (a phone's with touch when mobile), and checks the page fits it.
+func (tb *tab) viewport(w, h int64, mobile bool) {
+	tb.b.t.Helper()
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	if err := chromedp.Do(tb.ctx, chromedp.EmulateViewport(w, h, opts...)); err != nil {
+		tb.b.fail("%s: emulate %d×%d: %v", tb.name, w, h, err)
+	}
+	tb.waitUntil(fmt.Sprintf("the page fits %d px", w), func() (bool, error) {
+		ok, err := evalJS[bool](tb, fitsJS)
+		if err != nil || ok {
+			return ok, err
+		}
+		s, _ := evalJS[string](tb, widestJS)
+		return false, fmt.Errorf("wider than the viewport: %s", s)
+	})
+}
+
+// screenshot saves what the tab shows (its viewport) as os.TempDir()/stoa-artifacts/name.png.
+func (tb *tab) screenshot(name string) string {
+	tb.b.t.Helper()
+	dir := filepath.Join(os.TempDir(), "stoa-artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.b.t.Fatalf("artifacts dir: %v", err)
+	}
+	png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.b.fail("%s: screenshot: %v", tb.name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.b.t.Fatalf("save %s: %v", path, err)
+	}
+	return path
+}
+
+// TestBrowserLongCallGuard runs the server with a short guard (calls.long_call 5 s, grace 8 s, through the
+// environment the binary inherits). A call nobody attends to ends by itself, filed as "other"; an agent who
+// answers "continue" keeps the call, which lives on until the guard asks again.
+func TestBrowserLongCallGuard(t *testing.T) {
+	t.Setenv("STOA_CALLS_LONG_CALL", "5s")
+	t.Setenv("STOA_CALLS_LONG_CALL_GRACE", "8s")
+	srv := startServer(t)
+	b := newBrowser(t, srv)
+	agent := b.open("agent", "/console")
+	signInDev(agent, "agent-guard")
+
+	// answer queues a call as its customer's page does (from Go: the guard needs no customer) and answers it.
+	answer := func(claim string) callLink {
+		c := srv.createCall(t, claim, "Zhou Min")
+		srv.apiJSON(t, http.MethodPost, "/api/calls/"+c.ID+"/request", c.Token, map[string]any{"device": map[string]string{"ua": "test"}}, http.StatusOK, nil)
+		agent.waitJS("the console rings for "+claim, ringingJS(c.ID))
+		agent.click("answer-" + c.ID)
+		agent.waitJS("the call is answered", fmt.Sprintf(`__stoa.agent.call?.id === %q && __stoa.agent.longCall.state === 'armed'`, c.ID))
+		// Nobody else is in the room: the console waits for the customer, it does not say "In call".
+		agent.waitJS("the console waits for the customer", `__stoa.state === 'waiting' && document.getElementById('status').textContent === 'Waiting for the customer…'`)
+		if !mustEval[bool](agent, `!__stoa.agent.sound && !__stoa.agent.blink`) {
+			t.Errorf("%s: the console still rings after answering", claim)
+		}
+		return c
+	}
+	const asking = `document.getElementById('long-call').open && document.getElementById('long-call-text').textContent.startsWith('The call has been going on for a long time. It ends in ')`
+
+	// 1. Nobody answers the question: the console hangs up and files the call as "other".
+	c1 := answer("CLM-GUARD-1")
+	agent.waitJS("the guard asks whether to go on", asking)
+	if n := mustEval[int](agent, `Number(document.getElementById('long-call-count').textContent)`); n < 0 || n > 8 {
+		t.Errorf("the countdown shows %d s, want 0–8 (the grace)", n)
+	}
+	agent.waitJS("the call ends by itself", `__stoa.agent.call === null && __stoa.agent.longCall.state === 'off' && !document.getElementById('long-call').open`)
+	r := srv.record(t, c1.ID)
+	if r.State != "ended" || r.Outcome != "other" || !strings.Contains(r.Notes, "long-call guard") || r.EndedBy != "agent" {
+		t.Errorf("the guard's call record: state %q, outcome %q, notes %q, ended by %q; want ended, other, the guard's note, agent", r.State, r.Outcome, r.Notes, r.EndedBy)
+	}
+	agent.waitJS("the console says the guard hung up, and is online again",
+		`document.getElementById('last-call').textContent.includes('long-call guard') && __stoa.agent.presence === 'online'`)
+
+	// 2. The agent answers "continue": the call goes on past the grace, until the guard asks again.
+	c2 := answer("CLM-GUARD-2")
+	agent.waitJS("the guard asks whether to go on", asking)
+	agent.click("long-call-continue")
+	agent.waitJS("the guard asks again after another long_call", `__stoa.agent.longCall.asked === 2 && `+asking)
+	// This time the agent ends it from the question (which stops the countdown), with an outcome.
+	agent.click("long-call-end")
+	if got := mustEval[string](agent, `JSON.stringify({ call: __stoa.agent.call?.id, continued: __stoa.agent.longCall.continued })`); got != fmt.Sprintf(`{"call":%q,"continued":1}`, c2.ID) {
+		t.Errorf("after continuing: %s, want the call still on and one continue", got)
+	}
+	if r := srv.record(t, c2.ID); r.State != "answered" {
+		t.Errorf("after continuing the call is %q on the server, want answered", r.State)
+	}
+	agent.waitJS("the outcome dialog opens", `document.getElementById('end-dialog').open`)
+	mustEval[bool](agent, `(document.getElementById('end-outcome').value = 'resolved', document.getElementById('end-incident').value = 'INC-2', true)`)
+	agent.click("end-confirm")
+	agent.waitJS("the call is filed", `__stoa.agent.call === null && __stoa.agent.lastEnded?.outcome === 'resolved'`)
+	if r := srv.record(t, c2.ID); r.State != "ended" || r.Outcome != "resolved" || r.IncidentNo != "INC-2" {
+		t.Errorf("the continued call's record: state %q, outcome %q, incident %q; want ended, resolved, INC-2", r.State, r.Outcome, r.IncidentNo)
+	}
+}
