@@ -1,45 +1,25 @@
-// The customer's page (/call): joins at once, shows the agent large and the own camera in a corner.
-import { hooks, params, setState, randomUid, getToken, startCall, markToggle, showNotice } from './page.js';
-import { watchCustomerNetwork } from './quality.js';
+// The customer's page (/call), mobile-first. Three ways in:
+// - a call link, /call?call=ID&token=T (POST /api/calls makes it): pre-join, queue, the call, the end
+//   (customer-link.js);
+// - a room link, /call?room=R&uid=U[&token=T][&codec=][&profile=][&autoaudioonly=1][&autojoin=0]: joins that room
+//   at once (customer-direct.js), as the demo and the older browser tests use it;
+// - a bare /call: nothing to join, and no camera: it says to open the link the customer was sent.
+import { VERSION, createLogger } from '/sdk/stoa.js';
+import { go, useLogger } from './customer-ui.js';
+import { startCallLink } from './customer-link.js';
+import { startDirect } from './customer-direct.js';
 
-const $ = (id) => document.getElementById(id);
-let call = null;
-let audioOnlyNotice = false; // the notice shows autoAudioOnly's "camera off"
+const params = new URLSearchParams(location.search);
+const call = params.get('call');
+const token = params.get('token');
 
-async function join() {
-  if (!['idle', 'ended', 'error'].includes(hooks.state)) return;
-  showNotice('');
-  audioOnlyNotice = false;
-  markToggle($('mute-audio'), false, 'Unmute', 'Mute');
-  markToggle($('mute-video'), false, 'Camera on', 'Camera off');
-  setState('connecting');
-  const room = params.get('room') || 'demo';
-  const uid = params.get('uid') || randomUid();
-  try {
-    const { token, renew } = await getToken({ token: params.get('token'), room, uid, tag: 'customer' });
-    call = startCall({
-      room, uid, token, renew, codec: params.get('codec') ?? undefined, profile: params.get('profile') ?? undefined,
-      fit: 'cover', onNotice: showNotice, autoAudioOnly: params.get('autoaudioonly') === '1',
-    });
-    watchCustomerNetwork(call.client);
-    // autoAudioOnly turned the camera off on a "switch to voice" tip: say so, and offer it back.
-    call.client.on('audio-only', () => {
-      markToggle($('mute-video'), true, 'Camera on', 'Camera off');
-      audioOnlyNotice = true;
-      showNotice('Your camera is off to keep the call going on a poor network.', { label: 'Camera on', run: toggleVideo });
-    });
-  } catch (err) {
-    setState('error', err.message);
-  }
+document.body.dataset.mode = call && token ? 'link' : params.get('room') || token ? 'room' : 'none';
+if (call && token) {
+  const logger = createLogger({ token, call, fields: { staff: '', room: `call-${call}`, version: VERSION } });
+  useLogger(logger);
+  startCallLink({ id: call, token, params, logger });
+} else if (params.get('room') || token) {
+  startDirect({ params });
+} else {
+  go('no-link', { title: 'Open the link you were sent to start your video call.', reason: call ? 'no-token' : 'no-link' });
 }
-
-$('answer').addEventListener('click', join);
-$('mute-audio').addEventListener('click', () => markToggle($('mute-audio'), call?.toggleAudio(), 'Unmute', 'Mute'));
-function toggleVideo() {
-  markToggle($('mute-video'), call?.toggleVideo(), 'Camera on', 'Camera off');
-  if (audioOnlyNotice && !hooks.localStream?.muted.video) { audioOnlyNotice = false; showNotice(''); }
-}
-$('mute-video').addEventListener('click', toggleVideo);
-$('hangup').addEventListener('click', () => call?.hangup());
-
-if (params.get('autojoin') !== '0') join();

@@ -1,0 +1,432 @@
+//go:build browser
+
+// The customer's page (/call) in real Chromium: a bare /call asks for the link and touches no camera; a call link
+// goes pre-join → queue → answered → in call → ended with one status at a time, says in plain words when the camera
+// is blocked, and releases the camera at the end; the page fits a phone's and a laptop's width (screenshots under
+// os.TempDir()/stoa-artifacts). And the SDK's client logger: lines logged while the server is down reach it once
+// it is back, exactly once, on the same page and after a reload.
+
+package webui_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/stoa-video/stoa/signaling"
+	"github.com/stoa-video/stoa/signaling/client"
+)
+
+// visibleStatusesJS counts the status lines a person sees: the old page showed "Waiting for the agent…" beside
+// "Ready", "In call" or "Error"; there must be exactly one.
+const visibleStatusesJS = `[...document.querySelectorAll('[role="status"], .status, .waiting')]
+  .filter((el) => el.checkVisibility() && el.textContent.trim() !== '').length`
+
+// statusJS is the one status line and the sentence under it.
+const statusJS = `document.getElementById('status').textContent + ' | ' + (document.getElementById('detail').hidden ? '' : document.getElementById('detail').textContent)`
+
+// countGetUserMediaJS runs before the page's scripts and counts its getUserMedia calls in window.__gum.
+const countGetUserMediaJS = `window.__gum = 0;
+if (navigator.mediaDevices) {
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => { window.__gum++; return gum(c); };
+}`
+
+// openSized opens path in a new tab whose viewport is w×h (a phone's when mobile) from the first paint, with
+// script (if any) run before the page's own.
+func (b *browser) openSized(name, path string, w, h int64, mobile bool, script string) *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	tb := &tab{name: name, ctx: ctx, b: b, console: &tailBuffer{}}
+	b.tabs = append(b.tabs, tb)
+	if err := chromedp.Do(ctx, resize(w, h, mobile)); err != nil {
+		b.fail("%s: set the viewport: %v", name, err)
+	}
+	if script != "" {
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script}); err != nil {
+			b.fail("%s: add a script: %v", name, err)
+		}
+	}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(tb.console, "%s %s\n", m.Type, oneLine(m.String(), 300))
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.srv.url+path)); err != nil {
+		b.fail("%s: open %s: %v", name, path, err)
+	}
+	return tb
+}
+
+func resize(w, h int64, mobile bool) chromedp.Action[chromedp.Void] {
+	if mobile {
+		return chromedp.EmulateViewport(w, h, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	return chromedp.EmulateViewport(w, h, chromedp.EmulateScale(1))
+}
+
+// shoot saves screenshots of the tab at 1366×768 and 390×844 (ending at 390×844) as
+// stoa-artifacts/customer-<step>-<size>.png and checks that the page is no wider than its viewport at both.
+func (tb *tab) shoot(step string) {
+	tb.b.t.Helper()
+	dir := filepath.Join(os.TempDir(), "stoa-artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.b.t.Fatalf("artifacts directory: %v", err)
+	}
+	for _, size := range []struct {
+		w, h   int64
+		mobile bool
+	}{{1366, 768, false}, {390, 844, true}} {
+		if err := chromedp.Do(tb.ctx, resize(size.w, size.h, size.mobile)); err != nil {
+			tb.b.fail("%s: resize to %dx%d: %v", tb.name, size.w, size.h, err)
+		}
+		// Two frames: the layout of the new size is done and painted.
+		mustEval[bool](tb, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+		if got := mustEval[string](tb, `JSON.stringify([document.documentElement.scrollWidth, innerWidth])`); !fits(got) {
+			tb.b.fail("%s at %dx%d (%s): the page is wider than the viewport: [scrollWidth, innerWidth] = %s", tb.name, size.w, size.h, step, got)
+		}
+		png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			tb.b.fail("%s: screenshot: %v", tb.name, err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("customer-%s-%dx%d.png", step, size.w, size.h))
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			tb.b.t.Fatalf("save %s: %v", file, err)
+		}
+		tb.b.t.Logf("screenshot: %s", file)
+	}
+}
+
+// setMedia grants or denies the camera and microphone to the server's origin, as a person does in the site settings.
+func setMedia(b *browser, setting cdpbrowser.PermissionSetting) error {
+	for _, name := range []string{"camera", "microphone"} {
+		if _, err := chromedp.CallBrowser(b.ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: setting, Origin: b.srv.url}); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// fits reads "[scrollWidth, innerWidth]".
+func fits(pair string) bool {
+	var v [2]float64
+	return json.Unmarshal([]byte(pair), &v) == nil && v[0] <= v[1]
+}
+
+// oneStatus fails the test unless exactly one status line is visible, and returns what it says.
+func (tb *tab) oneStatus(step string) string {
+	tb.b.t.Helper()
+	if n := mustEval[int](tb, visibleStatusesJS); n != 1 {
+		tb.b.fail("%s (%s): %d status lines visible, want exactly 1", tb.name, step, n)
+	}
+	return mustEval[string](tb, statusJS)
+}
+
+// callAPI sends a JSON request to the server, as the operator (dev mode on loopback, no key) or with a token, and
+// returns the status and the decoded reply.
+func (s *server) callAPI(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
+		t.Fatalf("%s %s: status %d, not JSON: %s", method, path, res.StatusCode, raw)
+	}
+	return res.StatusCode, out
+}
+
+// newCall creates a call as the operator and returns its id and the customer's link.
+func (s *server) newCall(t *testing.T, claim, customer string) (id, link string) {
+	t.Helper()
+	status, out := s.callAPI(t, "POST", "/api/calls", "", map[string]string{"claim": claim, "customer": customer})
+	id, _ = out["id"].(string)
+	link, _ = out["link"].(string)
+	if status != http.StatusCreated || id == "" || !strings.HasPrefix(link, "/call?call="+id+"&token=") {
+		t.Fatalf("POST /api/calls: status %d, %v", status, out)
+	}
+	return id, link
+}
+
+// logEntries reads a client session's log entries (GET /api/logs, as the operator).
+func (s *server) logEntries(session string) ([]map[string]any, error) {
+	res, err := http.Get(s.url + "/api/logs?session=" + session)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Entries []map[string]any `json:"entries"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/logs: status %d, %v", res.StatusCode, err)
+	}
+	return out.Entries, nil
+}
+
+func TestBrowserCustomerPage(t *testing.T) {
+	srv := startServer(t)
+	// No automatic yes to camera prompts: a prompt is refused, as a person who taps "Block" does, until the test
+	// allows the camera and microphone in the site settings (setMedia).
+	b := newBrowser(t, srv, chromedp.Flag("use-fake-ui-for-media-stream", false), chromedp.Flag("deny-permission-prompts", true))
+
+	// A bare /call: the sentence, nothing else, and no camera.
+	bare := b.openSized("bare /call", "/call", 390, 844, true, countGetUserMediaJS)
+	bare.waitJS("the bare page settles", `__stoa.state === 'no-link'`)
+	if got := bare.oneStatus("bare"); got != "Open the link you were sent to start your video call. | " {
+		t.Errorf("bare /call says %q", got)
+	}
+	if got := mustEval[string](bare, `JSON.stringify({ gum: window.__gum, local: window.__stoa.localStream, videos: document.querySelectorAll('video').length,
+	  buttons: [...document.querySelectorAll('button, select, video')].filter((el) => el.checkVisibility()).length })`); got != `{"gum":0,"local":null,"videos":0,"buttons":0}` {
+		t.Errorf("bare /call: %s, want no getUserMedia, no stream, no video, no visible control", got)
+	}
+	bare.shoot("no-link")
+
+	id, link := srv.newCall(t, "CLM-2024-0042", "Wang Fang")
+	roomUID := "customer-" + id
+
+	// The camera blocked for this site: plain words, what to do, and Try again works once it is allowed.
+	customer := b.openSized("customer", link, 390, 844, true, "")
+	customer.waitJS("the page says the camera is blocked", `__stoa.state === 'error'`)
+	got := customer.oneStatus("camera blocked")
+	if !strings.HasPrefix(got, "Your camera or microphone is blocked | ") || !strings.Contains(got, "site settings") {
+		t.Errorf("camera blocked: the page says %q", got)
+	}
+	if code := mustEval[string](customer, `document.getElementById('error-code').textContent + ' / ' + document.getElementById('retry').textContent.trim()`); code != "Error code: NotAllowedError / Try again" {
+		t.Errorf("camera blocked: code and button %q", code)
+	}
+	customer.shoot("camera-blocked")
+	if err := setMedia(b, cdpbrowser.PermissionSettingGranted); err != nil {
+		t.Fatalf("allow the camera: %v", err)
+	}
+	customer.click("retry")
+
+	// Pre-join: the preview plays, the devices are listed.
+	customer.waitJS("the pre-join preview plays", `__stoa.state === 'prejoin' && (document.querySelector('#local video')?.videoWidth ?? 0) > 0`)
+	if got := customer.oneStatus("prejoin"); !strings.HasPrefix(got, "Check your camera and microphone | ") {
+		t.Errorf("pre-join says %q", got)
+	}
+	if n := mustEval[int](customer, `document.getElementById('camera-select').options.length`); n < 1 {
+		t.Errorf("the camera list has %d entries", n)
+	}
+	customer.shoot("prejoin")
+
+	// Queued, first in line, with the device filed with the call.
+	customer.click("start")
+	customer.waitJS("the customer is queued", `__stoa.state === 'queued'`)
+	if got := customer.oneStatus("queued"); !strings.HasPrefix(got, "You are number 1 in the queue | ") {
+		t.Errorf("queued: the page says %q", got)
+	}
+	_, rec := srv.callAPI(t, "GET", "/api/calls/"+id, "", nil)
+	if dev, _ := rec["device"].(map[string]any); rec["state"] != "queued" || dev["ua"] == nil || dev["screen"] == nil {
+		t.Errorf("the call's record while queued: state %v, device %v", rec["state"], rec["device"])
+	}
+	customer.shoot("queued")
+
+	// An agent signs in and answers over HTTP; the page joins the call's room and publishes.
+	_, signIn := srv.callAPI(t, "POST", "/api/token", "", map[string]any{"room": "call-center", "uid": "agent-1001", "role": "host",
+		"tag": "agent", "ttl": 3600, "can": []string{"call_center", "claim_tools"}})
+	agentToken, _ := signIn["token"].(string)
+	status, answer := srv.callAPI(t, "POST", "/api/calls/"+id+"/answer", agentToken, nil)
+	roomToken, _ := answer["token"].(string)
+	if status != http.StatusOK || roomToken == "" || answer["room"] != "call-"+id {
+		t.Fatalf("answer: status %d, %v", status, brief(answer))
+	}
+	customer.waitJS("the customer publishes in the call's room", `__stoa.events.some((e) => e.name === 'stream-published')`)
+	if got := customer.oneStatus("waiting for the agent"); !strings.HasPrefix(got, "Waiting for your agent to join…") {
+		t.Errorf("before the agent joins the room the page says %q", got)
+	}
+
+	// The agent joins the room (a Go client): it sees the customer's stream; the page says In call and shows the
+	// agent's placeholder (the agent sends no video).
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	agent, err := client.Dial(ctx, client.Options{URL: strings.Replace(srv.url, "http", "ws", 1) + "/ws", Token: roomToken})
+	if err != nil {
+		b.fail("the agent joins call-%s: %v", id, err)
+	}
+	defer agent.Close()
+	published := false
+	for _, s := range agent.Joined().Streams {
+		published = published || s.UID == roomUID
+	}
+	if !published {
+		if _, err := agent.WaitEvent(ctx, "stream-added", func(m signaling.Message) bool { return m.Stream != nil && m.Stream.UID == roomUID }); err != nil {
+			b.fail("the agent never sees %s's stream: %v", roomUID, err)
+		}
+	}
+	customer.waitJS("the page is in the call with the agent", `__stoa.state === 'in-call' && document.getElementById('status').textContent === 'In call'`)
+	customer.oneStatus("in call")
+	if got := mustEval[string](customer, `(() => { const p = document.getElementById('remote-placeholder'); return p.checkVisibility() + ' ' + p.textContent.replace(/\s+/g, ' ').trim(); })()`); got != "true A agent-1001 has no video yet" {
+		t.Errorf("the agent's placeholder: %q", got)
+	}
+	customer.shoot("in-call")
+
+	// The agent ends the call: the end screen, and the camera released.
+	status, ended := srv.callAPI(t, "POST", "/api/calls/"+id+"/end", agentToken, map[string]string{"outcome": "resolved", "incidentNo": "INC-77"})
+	if status != http.StatusOK {
+		t.Fatalf("end: status %d, %v", status, brief(ended))
+	}
+	customer.waitJS("the end screen", `__stoa.state === 'ended'`)
+	if got := customer.oneStatus("ended"); got != "The call has ended. Thank you. | Your agent marked your claim call as resolved." {
+		t.Errorf("the end screen says %q", got)
+	}
+	customer.waitJS("the camera and microphone are released", `__stoa.capturedTracks.length >= 2 && __stoa.capturedTracks.every((t) => t.readyState === 'ended')
+	  && __stoa.localStream.mediaStream.getTracks().every((t) => t.readyState === 'ended') && !document.querySelector('#local video')`)
+	customer.shoot("ended")
+
+	// The page's lifecycle reached the call's record through the client logger.
+	want := []string{"page", "getUserMedia", "prejoin", "request", "event-position", "event-answered", "joined", "peer-online", "event-ended"}
+	customer.waitUntil("the call's record has the page's log lines", func() (bool, error) {
+		_, rec := srv.callAPI(t, "GET", "/api/calls/"+id, "", nil)
+		logs, _ := rec["logs"].([]any)
+		types := map[string]bool{}
+		denied := false
+		for _, l := range logs {
+			e, _ := l.(map[string]any)
+			types[fmt.Sprint(e["type"])] = true
+			if e["type"] == "getUserMedia" && strings.Contains(fmt.Sprint(e["message"]), "NotAllowedError") {
+				denied = true
+			}
+		}
+		var missing []string
+		for _, w := range want {
+			if !types[w] {
+				missing = append(missing, w)
+			}
+		}
+		ok := len(missing) == 0 && denied
+		return ok, seen(ok, fmt.Sprintf("missing %v, camera refusal logged %v, of %d lines", missing, denied, len(logs)))
+	})
+}
+
+// TestBrowserLogsSurviveServerRestart: the logger posts while the server is up; lines logged while it is down
+// are kept and arrive once it is back, exactly once: on the same page (retried with backoff), and from a page
+// reloaded while the server was down (resent by the next page load).
+func TestBrowserLogsSurviveServerRestart(t *testing.T) {
+	srv := startRestartable(t)
+	b := newBrowser(t, srv.server)
+	_, link := srv.newCall(t, "CLM-LOGS", "Li Lei")
+	page := b.open("customer", link)
+	page.waitJS("pre-join", `__stoa.state === 'prejoin' && !!__stoa.logger`)
+	session := mustEval[string](page, `__stoa.logger.session`)
+	page.waitUntil("the logger posts while the server is up", func() (bool, error) {
+		entries, err := srv.logEntries(session)
+		ok := err == nil && countType(entries, "prejoin") == 1
+		return ok, seen(ok, fmt.Sprintf("%d entries, %v", len(entries), err))
+	})
+
+	logLines := func(from, to int) {
+		mustEval[bool](page, fmt.Sprintf(`(() => { for (let n = %d; n <= %d; n++) __stoa.logger.warn('while-down', { n }); return true; })()`, from, to))
+	}
+	storedBatches := `Object.keys(localStorage).filter((k) => k.startsWith('stoa.logs.')).length`
+
+	// 1. The same page: two batches fail while the server is down, are kept in localStorage, and are resent.
+	srv.stop()
+	logLines(1, 3)
+	page.waitJS("the first batch failed and is kept", `__stoa.logger.stats.failed >= 1 && `+storedBatches+` >= 1`)
+	logLines(4, 6)
+	page.waitJS("the second batch is kept too", storedBatches+` >= 2`)
+	srv.start()
+	page.waitUntil("lines 1–6 arrive after the restart", func() (bool, error) {
+		entries, err := srv.logEntries(session)
+		n := countType(entries, "while-down")
+		ok := err == nil && n >= 6
+		return ok, seen(ok, fmt.Sprintf("%d of 6 lines, %v", n, err))
+	})
+	page.waitJS("nothing is left in localStorage", `__stoa.logger.unsent === 0 && `+storedBatches+` === 0`)
+
+	// 2. The page goes away while the server is down (its pagehide puts the buffered lines in localStorage), and
+	// the next page load, once the server is back, sends what it left.
+	srv.stop()
+	logLines(7, 9)
+	page.waitJS("the batch failed and is kept", storedBatches+` >= 1`)
+	logLines(10, 12) // still in the buffer
+	if err := chromedp.Do(page.ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.fail("leave the page: %v", err)
+	}
+	srv.start()
+	if err := chromedp.Do(page.ctx, chromedp.Navigate(srv.url+link)); err != nil {
+		b.fail("open the link again: %v", err)
+	}
+	page.waitJS("the page is up again", `__stoa.state === 'prejoin' && !!__stoa.logger`)
+	if next := mustEval[string](page, `__stoa.logger.session`); next == session {
+		t.Fatalf("the new page kept session %s", session)
+	}
+	page.waitUntil("lines 7–12 arrive, sent by the new page", func() (bool, error) {
+		entries, err := srv.logEntries(session)
+		n := countType(entries, "while-down")
+		ok := err == nil && n >= 12
+		return ok, seen(ok, fmt.Sprintf("%d of 12 lines, %v", n, err))
+	})
+	page.waitJS("nothing is left in localStorage", storedBatches+` === 0`)
+
+	// Exactly once: every line once, no entry twice.
+	entries, err := srv.logEntries(session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seenN := map[int]int{}
+	seenEntry := map[string]int{}
+	for _, e := range entries {
+		key := fmt.Sprint(e["ts"], e["type"], e["message"], e["level"])
+		seenEntry[key]++
+		if e["type"] == "while-down" {
+			m, _ := e["message"].(map[string]any)
+			n, _ := m["n"].(float64)
+			seenN[int(n)]++
+		}
+	}
+	for n := 1; n <= 12; n++ {
+		if seenN[n] != 1 {
+			t.Errorf("line %d stored %d times, want once", n, seenN[n])
+		}
+	}
+	for key, c := range seenEntry {
+		if c > 1 {
+			t.Errorf("entry %s stored %d times", key, c)
+		}
+	}
+	report(t, "client logs across two server restarts: %d entries of session %s, each once", len(entries), session)
+}
+
+// countType counts the log entries of a type.
+func countType(entries []map[string]any, typ string) int {
+	n := 0
+	for _, e := range entries {
+		if e["type"] == typ {
+			n++
+		}
+	}
+	return n
+}
