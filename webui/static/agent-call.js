@@ -11,14 +11,15 @@ const $ = (id) => document.getElementById(id);
 const GUARD_NOTE = 'Ended by the long-call guard: nobody answered "continue the call?".';
 
 /**
- * @param {{desk: {token: () => string, uid: () => string}, logLine: (name: string, detail?: string) => void,
+ * @param {{desk: {token: () => string, uid: () => string}, clientLog: {logger: any}, logLine: (name: string, detail?: string) => void,
  *   notice: (text: string, action?: {label: string, run: () => void}) => void,
  *   join: (o: {room: string, uid: string, token: string, renew: (room: string, uid: string) => Promise<string|null>}) => any,
  *   leave: () => void, onChange: () => void}} o
  *   join starts the media of a room (page.js startCall with the console's options) and returns its controls;
- *   leave ends it; onChange is told when a call starts or ends.
+ *   leave ends it; onChange is told when a call starts or ends. The client logger files its lines with the call
+ *   while it lasts.
  */
-export function initCallDesk({ desk, logLine, notice, join, leave, onChange }) {
+export function initCallDesk({ desk, clientLog, logLine, notice, join, leave, onChange }) {
   const agent = hooks.agent;
   agent.call = null;
   agent.lastEnded = null;
@@ -40,6 +41,11 @@ export function initCallDesk({ desk, logLine, notice, join, leave, onChange }) {
     };
     agent.call = { id: call.id, room: reply.room, claim: active.call.claim, customer: active.call.customer };
     agent.longCall = { state: 'off', asked: 0, continued: 0 }; // counted per call
+    const logger = clientLog.logger;
+    if (logger) {
+      logger.setCall(call.id);
+      logger.fields.room = reply.room;
+    }
     logLine('answer', `${active.call.claim} · ${active.call.customer} in ${reply.room}`);
     $('last-call').hidden = true;
     showCase();
@@ -210,6 +216,12 @@ export function initCallDesk({ desk, logLine, notice, join, leave, onChange }) {
     last.hidden = false;
     notice('');
     logLine('call filed', rec ? `${rec.claim}: ${rec.outcome}${rec.incidentNo ? ` (${rec.incidentNo})` : ''}` : a.id);
+    const logger = clientLog.logger;
+    if (logger) { // what was logged so far goes with the call; later lines do not
+      logger.flush();
+      logger.setCall(undefined);
+      logger.fields.room = '';
+    }
     onChange();
   }
 

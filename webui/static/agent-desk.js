@@ -1,6 +1,7 @@
 // The console's call-center side before a call: signing in (a pasted agent token, or in dev mode one minted for
 // an agent id), presence (online / away, and busy or offline as the server says), and the incoming calls that
 // ring on this console (GET /api/agents/events), with Answer and Reject. docs/call-center.md is the contract.
+import { VERSION, createLogger } from '/sdk/stoa.js';
 import { api, explain } from './agent-errors.js';
 import { loadToken, saveToken, clearToken, claimsOf, refuse, devMode, mintAgentToken, agentIdFrom } from './agent-auth.js';
 import { openEventStream } from './agent-stream.js';
@@ -12,11 +13,12 @@ const PRESENCE_WORDS = { online: 'Online', away: 'Away', busy: 'In a call', offl
 
 /**
  * Wires the sign-in form, the agent bar and the incoming list of console.html.
- * @param {{hooks: any, logLine: (name: string, detail?: string) => void,
+ * @param {{hooks: any, logLine: (name: string, detail?: string) => void, clientLog: {logger: any},
  *   onAnswer: (call: any) => Promise<void>, onPresence?: (state: string) => void}} o
+ *   clientLog.logger: set to the agent's client logger while signed in (posted with the sign-in token);
  *   onAnswer: answer this ringing call (rejects with {code, message} when the server refuses)
  */
-export function initAgentDesk({ hooks, logLine, onAnswer, onPresence }) {
+export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence }) {
   const agent = (hooks.agent = {
     signedIn: false, uid: '', presence: 'offline', chosen: 'online', connected: false, ringing: [],
     sound: false, blink: false, soundBlocked: false, lastError: null,
@@ -36,6 +38,8 @@ export function initAgentDesk({ hooks, logLine, onAnswer, onPresence }) {
     token = t;
     saveToken(t);
     const c = claimsOf(t);
+    clientLog.logger?.close();
+    clientLog.logger = hooks.logger = createLogger({ token: t, fields: { staff: c.uid, room: '', version: VERSION } });
     Object.assign(agent, { signedIn: true, uid: c.uid, lastError: null });
     $('agent-id').textContent = c.uid;
     $('signin-error').hidden = true;
@@ -63,6 +67,8 @@ export function initAgentDesk({ hooks, logLine, onAnswer, onPresence }) {
     document.body.dataset.signedIn = 'false';
     if (code) signInError(code, message);
     logLine('sign-out', code ?? '');
+    clientLog.logger?.close();
+    clientLog.logger = hooks.logger = null;
     render();
   }
 

@@ -20,8 +20,12 @@ let call = null;
 /** The current call's room and the agent's token (kept fresh across renewals): the claim tools call the API with them. */
 let session = null;
 
-/** Appends a line to the event log panel. */
+/** The agent's client logger (SDK createLogger) while signed in: every event-log line goes to the call's record too. */
+const clientLog = { logger: null };
+
+/** Appends a line to the event log panel (and, signed in, to the client logs). */
 function logLine(name, detail = '') {
+  clientLog.logger?.log(name === 'error' ? 'error' : name === 'notice' ? 'warn' : 'info', name, detail);
   const li = document.createElement('li');
   const time = new Date().toISOString().slice(11, 23);
   li.innerHTML = '<time></time> <b></b> <span></span>';
@@ -187,11 +191,11 @@ if (direct) {
   else $('room').focus();
 } else {
   const desk = initAgentDesk({
-    hooks, logLine,
+    hooks, logLine, clientLog,
     onAnswer: (c) => calls.answer(c),
     onPresence: (state) => calls?.presence(state),
   });
-  calls = initCallDesk({ desk, logLine, notice, join, leave, onChange: () => { renderRemote(); claims.refresh(); desk.render(); } });
+  calls = initCallDesk({ desk, clientLog, logLine, notice, join, leave, onChange: () => { renderRemote(); claims.refresh(); desk.render(); } });
   initCallLinks({ logLine });
 }
 renderRemote();
