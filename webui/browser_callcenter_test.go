@@ -232,3 +232,166 @@ func TestBrowserLongCallGuard(t *testing.T) {
 		t.Errorf("the continued call's record: state %q, outcome %q, incident %q; want ended, resolved, INC-2", r.State, r.Outcome, r.IncidentNo)
 	}
 }
+
+// shots saves the tab at 1366×768 and 390×844 as stoa-artifacts/<name>-<w>x<h>.png, checking at each size that
+// the page fits its width, and returns to the desktop size.
+func (tb *tab) shots(name string, check func(size string)) {
+	tb.b.t.Helper()
+	for _, s := range []struct {
+		w, h   int64
+		mobile bool
+	}{{1366, 768, false}, {390, 844, true}} {
+		tb.viewport(s.w, s.h, s.mobile)
+		mustEval[bool](tb, `new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+		size := fmt.Sprintf("%dx%d", s.w, s.h)
+		if check != nil {
+			check(size)
+		}
+		tb.b.t.Logf("screenshot: %s", tb.screenshot(name+"-"+size))
+	}
+	tb.viewport(1366, 768, false)
+}
+
+// TestBrowserCallCenter: one customer and two agents. The customer calls from the link POST /api/calls made; both
+// consoles ring; agent 1 answers and agent 2 stops ringing; video flows both ways and the customer is recorded;
+// mutes show on the other side (the customer's camera off is a placeholder with their name on the console); agent
+// 1 hangs up with an outcome; the call record, over the API and on /console/calls, has the durations, the
+// outcome, the network summary, the recording and both sides' client logs. Screenshots of the console, the
+// customer page and the record at 1366×768 and 390×844 go to os.TempDir()/stoa-artifacts.
+func TestBrowserCallCenter(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, srv)
+	agent1 := b.open("agent 1", "/console")
+	signInDev(agent1, "agent-1001")
+	// The consoles share the browser's storage, where a sign-in is kept for the shift: forget it, so the second
+	// console does not sign in as agent 1 (agent 1's page keeps its own).
+	mustEval[bool](agent1, `(localStorage.removeItem('stoa.agent.token'), true)`)
+	agent2 := b.open("agent 2", "/console")
+	signInDev(agent2, "agent-1002")
+
+	c := srv.createCall(t, "CLM-2024-0077", "Wang Fang")
+	customer := b.open("customer", c.Link)
+	customer.waitJS("the customer's pre-join preview plays", `__stoa.state === 'prejoin' && (document.querySelector('#local video')?.videoWidth ?? 0) > 0`)
+	customer.click("start")
+	customer.waitJS("the customer is queued", `__stoa.state === 'queued'`)
+	if got := customer.oneStatus("queued"); !strings.HasPrefix(got, "You are number 1 in the queue") {
+		t.Errorf("the queued customer's page says %q", got)
+	}
+
+	// Both consoles ring, with the claim, the customer and their device.
+	for _, a := range []*tab{agent1, agent2} {
+		a.waitJS("the console rings", ringingJS(c.ID))
+		got := mustEval[string](a, `(() => { const li = document.querySelector('#incoming-list li[data-id="`+c.ID+`"]');
+		  return [li.querySelector('.ring-claim').textContent, li.querySelector('.ring-customer').textContent, li.querySelector('.ring-pos').textContent,
+		    String(!!li.querySelector('.ring-device')?.textContent)].join(' | '); })()`)
+		if got != "CLM-2024-0077 | Wang Fang | next in queue | true" {
+			t.Errorf("%s shows the ringing call as %q", a.name, got)
+		}
+	}
+
+	// Agent 1 answers; agent 2 stops ringing.
+	agent1.click("answer-" + c.ID)
+	agent2.waitJS("agent 2 stops ringing", `!__stoa.agent.ringing.includes('`+c.ID+`') && !__stoa.agent.sound && !__stoa.agent.blink && document.getElementById('incoming-list').children.length === 0`)
+	agent1.waitJS("agent 1 is in the call once the customer is there", `__stoa.agent.call?.id === '`+c.ID+`' && __stoa.state === 'in-call' && !__stoa.agent.sound`)
+	customer.waitJS("the customer is in the call", `__stoa.state === 'in-call'`)
+
+	// Video both ways, and the customer's recording.
+	agent1.waitReceiving("#remote-video", remotePC)
+	customer.waitReceiving("#remote-video", remotePC)
+	agent1.waitJS("the console shows ● Recording", `__stoa.recording === true && document.getElementById('rec')?.checkVisibility() && document.getElementById('rec').textContent === '● Recording'`)
+	customer.waitJS("the customer's page shows ● Recording", `__stoa.recording === true && document.getElementById('rec').checkVisibility()`)
+	if fit := mustEval[string](agent1, `getComputedStyle(document.getElementById('remote-video')).objectFit`); fit != "contain" {
+		t.Errorf("the console fits the customer's video with %q, want contain (the whole picture)", fit)
+	}
+
+	// Mute and unmute: each side sees the other's.
+	const remoteMuted = `document.getElementById('remote-muted').dataset`
+	agent1.click("mute-audio")
+	customer.waitJS("the customer sees the agent's mic off", remoteMuted+`.audio === 'muted'`)
+	agent1.click("mute-audio")
+	customer.waitJS("the customer sees the agent's mic on again", remoteMuted+`.audio === 'on'`)
+	customer.click("mute-video")
+	agent1.waitJS("the console shows the customer's name instead of a frozen picture", `__stoa.placeholder === 'Camera off'
+	  && document.getElementById('remote-placeholder').checkVisibility() && document.getElementById('placeholder-name').textContent === 'Wang Fang'
+	  && getComputedStyle(document.getElementById('remote-video')).visibility === 'hidden'`)
+	customer.click("mute-video")
+	agent1.waitJS("the console shows the customer's video again", `__stoa.placeholder === '' && !document.getElementById('remote-placeholder').checkVisibility()
+	  && getComputedStyle(document.getElementById('remote-video')).visibility === 'visible'`)
+
+	// The network summary fills while the call goes on (a report every 2 s).
+	agent1.waitUntil("the call's record has network reports", func() (bool, error) {
+		r := srv.record(t, c.ID)
+		ok := r.Network != nil && r.Network.Samples > 0
+		return ok, seen(ok, r.Network)
+	})
+
+	agent1.shots("console-in-call", nil)
+	customer.shots("callcenter-customer-in-call", func(size string) {
+		if got := customer.oneStatus("in call " + size); !strings.HasPrefix(got, "In call") {
+			t.Errorf("the customer's page in the call at %s says %q", size, got)
+		}
+	})
+
+	// Agent 1 hangs up with an outcome.
+	agent1.click("hangup")
+	agent1.waitJS("the outcome dialog opens", `document.getElementById('end-dialog').open`)
+	mustEval[bool](agent1, `(document.getElementById('end-outcome').value = 'resolved', document.getElementById('end-incident').value = 'INC-77',
+	  document.getElementById('end-notes').value = 'Windscreen crack, photos taken', true)`)
+	agent1.click("end-confirm")
+	agent1.waitJS("the call is filed and the console is back to the queue", `__stoa.agent.call === null && __stoa.agent.lastEnded?.outcome === 'resolved'
+	  && __stoa.state === 'ended' && !document.getElementById('lobby').hidden && __stoa.agent.presence === 'online'`)
+	customer.waitJS("the customer's page ends", `__stoa.state === 'ended'`)
+	customer.oneStatus("ended")
+	customer.shots("callcenter-customer-ended", func(size string) { customer.oneStatus("ended " + size) })
+	agent1.shots("console-after-call", nil)
+
+	// The record: durations, outcome, network summary, the recording, both sides' client logs.
+	var r callRecord
+	agent1.waitUntil("the record has the customer's and the agent's client logs", func() (bool, error) {
+		r = srv.record(t, c.ID)
+		from := map[string]int{}
+		for _, l := range r.Logs {
+			from[l.From]++
+		}
+		ok := from["customer"] > 0 && from["agent:agent-1001"] > 0
+		return ok, seen(ok, from)
+	})
+	if r.State != "ended" || r.Agent != "agent-1001" || r.Outcome != "resolved" || r.IncidentNo != "INC-77" || r.Notes != "Windscreen crack, photos taken" {
+		t.Errorf("the record: state %q, agent %q, outcome %q, incident %q, notes %q", r.State, r.Agent, r.Outcome, r.IncidentNo, r.Notes)
+	}
+	if r.WaitMs <= 0 || r.TalkMs <= 0 {
+		t.Errorf("the record's durations: wait %d ms, talk %d ms, want both > 0", r.WaitMs, r.TalkMs)
+	}
+	if r.Network == nil || r.Network.Samples == 0 || r.Network.MinLevel < 1 || r.Network.MaxLevel > 6 {
+		t.Errorf("the record's network summary: %+v", r.Network)
+	}
+	if len(r.Recordings) == 0 || len(r.Device) == 0 {
+		t.Errorf("the record has %d recordings and device %s, want a recording and the device", len(r.Recordings), r.Device)
+	}
+
+	// The same record on /console/calls, with the recording in a player.
+	records := b.open("records", "/console/calls?id="+c.ID)
+	records.waitJS("the record shows", `__records.record?.id === '`+c.ID+`'`)
+	got := mustEval[string](records, `JSON.stringify(['r-outcome', 'r-incident', 'r-agent'].map((id) => document.getElementById(id).textContent))`)
+	if got != `["Resolved","INC-77","agent-1001"]` {
+		t.Errorf("/console/calls shows %s", got)
+	}
+	for _, id := range []string{"r-wait", "r-talk"} {
+		if v := mustEval[string](records, `document.getElementById('`+id+`').textContent`); v == "—" || v == "" {
+			t.Errorf("/console/calls #%s shows %q, want a duration", id, v)
+		}
+	}
+	if v := mustEval[string](records, `document.getElementById('r-network').textContent`); !strings.HasPrefix(v, "best ") {
+		t.Errorf("/console/calls network summary: %q", v)
+	}
+	records.waitJS("the customer's and the agent's log lines are listed", `[...document.querySelectorAll('#r-logs tbody tr')].some((tr) => tr.children[2].textContent === 'customer')
+	  && [...document.querySelectorAll('#r-logs tbody tr')].some((tr) => tr.children[2].textContent === 'agent:agent-1001')`)
+	records.waitJS("the recording loads in the player", `document.querySelectorAll('#r-recordings video.rec-video').length > 0
+	  && [...document.querySelectorAll('#r-recordings video.rec-video')].every((v) => v.readyState >= 1 && v.videoWidth > 0)`)
+	records.shots("records", nil)
+
+	// Presence: agent 2 goes away, and the console says so.
+	mustEval[bool](agent2, `(() => { const s = document.getElementById('presence'); s.value = 'away'; s.dispatchEvent(new Event('change')); return true; })()`)
+	agent2.waitJS("agent 2 is away", `__stoa.agent.presence === 'away' && document.getElementById('presence-state').textContent === 'Away'
+	  && document.getElementById('incoming-empty').textContent.startsWith('You are away')`)
+}
