@@ -330,6 +330,49 @@ func TestBrowserCustomerPage(t *testing.T) {
 	})
 }
 
+// TestBrowserCustomerConnectionLost: the server goes away during the call. The page says it is reconnecting; when
+// the server is back without the session, the page says the connection is lost, in plain words with "Call again",
+// and the camera is released (today's page kept the self-view playing); "Call again" brings the customer back
+// into the call, which the restarted server still holds as answered.
+func TestBrowserCustomerConnectionLost(t *testing.T) {
+	srv := startRestartable(t)
+	b := newBrowser(t, srv.server)
+	id, link := srv.newCall(t, "CLM-LOST", "Zhang Wei")
+	customer := b.open("customer", link)
+	customer.waitJS("the pre-join preview plays", `__stoa.state === 'prejoin' && (document.querySelector('#local video')?.videoWidth ?? 0) > 0`)
+	customer.click("start")
+	customer.waitJS("queued", `__stoa.state === 'queued'`)
+	_, signIn := srv.callAPI(t, "POST", "/api/token", "", map[string]any{"room": "call-center", "uid": "agent-2002", "role": "host",
+		"tag": "agent", "ttl": 3600, "can": []string{"call_center"}})
+	agentToken, _ := signIn["token"].(string)
+	if status, answer := srv.callAPI(t, "POST", "/api/calls/"+id+"/answer", agentToken, nil); status != http.StatusOK {
+		t.Fatalf("answer: status %d, %v", status, brief(answer))
+	}
+	customer.waitJS("in the call's room, publishing", `__stoa.state === 'in-call' && __stoa.events.some((e) => e.name === 'stream-published')`)
+
+	srv.stop()
+	customer.waitJS("the page says it is reconnecting", `__stoa.state === 'reconnecting'`)
+	if got := customer.oneStatus("reconnecting"); !strings.HasPrefix(got, "Reconnecting… | ") {
+		t.Errorf("reconnecting: the page says %q", got)
+	}
+	srv.start()
+	customer.waitJS("the connection is lost for good", `__stoa.state === 'error'`)
+	if got := customer.oneStatus("lost"); !strings.HasPrefix(got, "We lost the connection | ") {
+		t.Errorf("connection lost: the page says %q", got)
+	}
+	if got := mustEval[string](customer, `document.getElementById('retry').checkVisibility() + ' ' + document.getElementById('retry').textContent.trim()`); got != "true Call again" {
+		t.Errorf("connection lost: the way out is %q, want a visible Call again", got)
+	}
+	customer.waitJS("the camera and microphone are released", `__stoa.capturedTracks.every((t) => t.readyState === 'ended') && !document.querySelector('#local video')`)
+	customer.shoot("connection-lost")
+
+	customer.click("retry")
+	customer.waitJS("back in the call", `__stoa.state === 'in-call' && __stoa.events.filter((e) => e.name === 'stream-published').length === 2`)
+	if n := mustEval[int](customer, `__stoa.capturedTracks.filter((t) => t.readyState === 'live').length`); n != 2 {
+		t.Errorf("back in the call with %d live tracks, want 2 (camera and microphone)", n)
+	}
+}
+
 // TestBrowserLogsSurviveServerRestart: the logger posts while the server is up; lines logged while it is down
 // are kept and arrive once it is back, exactly once: on the same page (retried with backoff), and from a page
 // reloaded while the server was down (resent by the next page load).
