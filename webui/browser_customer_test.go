@@ -10,7 +10,6 @@ package webui_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,8 +23,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/stoa-video/stoa/signaling"
-	"github.com/stoa-video/stoa/signaling/client"
 )
 
 // visibleStatusesJS counts the status lines a person sees: the old page showed "Waiting for the agent…" beside
@@ -267,30 +264,38 @@ func TestBrowserCustomerPage(t *testing.T) {
 		t.Errorf("before the agent joins the room the page says %q", got)
 	}
 
-	// The agent joins the room (a Go client): it sees the customer's stream; the page says In call and shows the
-	// agent's placeholder (the agent sends no video).
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-	defer cancel()
-	agent, err := client.Dial(ctx, client.Options{URL: strings.Replace(srv.url, "http", "ws", 1) + "/ws", Token: roomToken})
-	if err != nil {
-		b.fail("the agent joins call-%s: %v", id, err)
-	}
-	defer agent.Close()
-	published := false
-	for _, s := range agent.Joined().Streams {
-		published = published || s.UID == roomUID
-	}
-	if !published {
-		if _, err := agent.WaitEvent(ctx, "stream-added", func(m signaling.Message) bool { return m.Stream != nil && m.Stream.UID == roomUID }); err != nil {
-			b.fail("the agent never sees %s's stream: %v", roomUID, err)
-		}
-	}
+	// The agent joins the room (the SDK's promise API in a tab of its own) and sees the customer's stream; the page
+	// says In call and, before the agent's camera is on, shows the agent's name instead of a picture.
+	agent := b.open("agent", "/")
+	mustEval[bool](agent, fmt.Sprintf(`(async () => {
+	  const { default: Stoa } = await import('/sdk/stoa.js');
+	  window.__agent = await Stoa.join({ token: %q });
+	  return true;
+	})()`, roomToken))
+	agent.waitJS("the agent sees the customer's stream", fmt.Sprintf(`__agent.streams.has(%q)`, roomUID))
 	customer.waitJS("the page is in the call with the agent", `__stoa.state === 'in-call' && document.getElementById('status').textContent === 'In call'`)
 	customer.oneStatus("in call")
-	if got := mustEval[string](customer, `(() => { const p = document.getElementById('remote-placeholder'); return p.checkVisibility() + ' ' + p.textContent.replace(/\s+/g, ' ').trim(); })()`); got != "true A agent-1001 has no video yet" {
-		t.Errorf("the agent's placeholder: %q", got)
+	const placeholderJS = `(() => { const p = document.getElementById('remote-placeholder'); return p.checkVisibility() + ' ' + p.textContent.replace(/\s+/g, ' ').trim(); })()`
+	customer.waitJS("the placeholder names the agent", `document.getElementById('remote-placeholder').dataset.why === 'has no video yet'`)
+	if got := mustEval[string](customer, placeholderJS); got != "true A agent-1001 has no video yet" {
+		t.Errorf("the agent's placeholder before its camera is on: %q", got)
+	}
+
+	// The agent's camera: shown whole (contain); off, the placeholder instead of a frozen frame; on again.
+	mustEval[bool](agent, `__agent.publish({ audio: true, video: true }).then(() => true)`)
+	customer.waitReceiving("#remote-video", remotePC)
+	if got := mustEval[string](customer, `[getComputedStyle(document.getElementById('remote-video')).objectFit, document.getElementById('remote-placeholder').hidden].join(' ')`); got != "contain true" {
+		t.Errorf("the agent's video: object-fit and placeholder hidden = %q, want contain true", got)
 	}
 	customer.shoot("in-call")
+	mustEval[bool](agent, `__agent.mute('video', true).then(() => true)`)
+	customer.waitJS("the placeholder replaces the agent's video", `document.getElementById('remote-placeholder').dataset.why === 'turned the camera off'`)
+	if got := mustEval[string](customer, placeholderJS+` + ' ' + getComputedStyle(document.getElementById('remote-video')).visibility`); got != "true A agent-1001 turned the camera off hidden" {
+		t.Errorf("the agent's camera off: %q, want the placeholder and the video hidden", got)
+	}
+	customer.shoot("agent-camera-off")
+	mustEval[bool](agent, `__agent.mute('video', false).then(() => true)`)
+	customer.waitJS("the agent's video is back", `document.getElementById('remote-placeholder').hidden && getComputedStyle(document.getElementById('remote-video')).visibility === 'visible'`)
 
 	// The agent ends the call: the end screen, and the camera released.
 	status, ended := srv.callAPI(t, "POST", "/api/calls/"+id+"/end", agentToken, map[string]string{"outcome": "resolved", "incidentNo": "INC-77"})
