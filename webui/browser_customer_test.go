@@ -250,6 +250,22 @@ func TestBrowserCustomerPage(t *testing.T) {
 	}
 	customer.shoot("queued")
 
+	// Cancel while queued: the page says so, releases the camera, and Call again queues the call again.
+	customer.click("cancel")
+	customer.waitJS("the customer left the queue", `__stoa.state === 'ended' && __stoa.reason === 'cancelled'`)
+	if got := customer.oneStatus("cancelled"); !strings.HasPrefix(got, "You left the queue | ") {
+		t.Errorf("cancelled: the page says %q", got)
+	}
+	customer.waitJS("the camera is released after the cancel", `__stoa.capturedTracks.every((t) => t.readyState === 'ended') && !document.querySelector('#local video')`)
+	if _, rec := srv.callAPI(t, "GET", "/api/calls/"+id, "", nil); rec["state"] != "cancelled" {
+		t.Errorf("the call's state after the cancel: %v", rec["state"])
+	}
+	customer.click("retry")
+	customer.waitJS("queued again", `__stoa.state === 'queued' && (document.querySelector('#local video')?.videoWidth ?? 0) > 0`)
+	if got := customer.oneStatus("queued again"); !strings.HasPrefix(got, "You are number 1 in the queue | ") {
+		t.Errorf("queued again: the page says %q", got)
+	}
+
 	// An agent signs in and answers over HTTP; the page joins the call's room and publishes.
 	_, signIn := srv.callAPI(t, "POST", "/api/token", "", map[string]any{"room": "call-center", "uid": "agent-1001", "role": "host",
 		"tag": "agent", "ttl": 3600, "can": []string{"call_center", "claim_tools"}})
@@ -332,6 +348,35 @@ func TestBrowserCustomerPage(t *testing.T) {
 		}
 		ok := len(missing) == 0 && denied
 		return ok, seen(ok, fmt.Sprintf("missing %v, camera refusal logged %v, of %d lines", missing, denied, len(logs)))
+	})
+}
+
+// TestBrowserCustomerQueueTimeout: nobody answers within calls.ring_timeout (3 s here): the page shows the server's
+// message with Try again and releases the camera; Try again queues the call again.
+func TestBrowserCustomerQueueTimeout(t *testing.T) {
+	t.Setenv("STOA_CALLS_RING_TIMEOUT", "3s")
+	srv := startServer(t)
+	b := newBrowser(t, srv)
+	id, link := srv.newCall(t, "CLM-WAIT", "Chen Jing")
+	customer := b.open("customer", link)
+	customer.waitJS("the pre-join preview plays", `__stoa.state === 'prejoin' && (document.querySelector('#local video')?.videoWidth ?? 0) > 0`)
+	customer.click("start")
+	customer.waitJS("nobody answered", `__stoa.state === 'ended' && __stoa.reason === 'timeout'`)
+	if got := customer.oneStatus("timeout"); got != "Nobody answered in time | No agent is free right now. Please try again in a few minutes." {
+		t.Errorf("timeout: the page says %q", got)
+	}
+	if got := mustEval[string](customer, `document.getElementById('retry').checkVisibility() + ' ' + document.getElementById('retry').textContent.trim()`); got != "true Try again" {
+		t.Errorf("timeout: the way out is %q", got)
+	}
+	customer.waitJS("the camera is released", `__stoa.capturedTracks.every((t) => t.readyState === 'ended') && !document.querySelector('#local video')`)
+	customer.shoot("timeout")
+	customer.click("retry")
+	// Queued again for 3 s, then timed out again: the record counts the attempts, whichever the page shows now.
+	customer.waitUntil("the call is queued a second time", func() (bool, error) {
+		_, rec := srv.callAPI(t, "GET", "/api/calls/"+id, "", nil)
+		state, _ := evalJS[string](customer, `__stoa.state`)
+		ok := rec["attempts"] == 2.0 && (state == "queued" || state == "ended")
+		return ok, seen(ok, fmt.Sprintf("attempts %v, page %s", rec["attempts"], state))
 	})
 }
 

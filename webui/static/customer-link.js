@@ -225,7 +225,7 @@ export function startCallLink({ id, token, params, logger }) {
         case 'timeout':
           if (hooks.state !== 'queued') break;
           requested = false;
-          ended({ title: 'No agent is free right now', detail: data.message || 'Please try again in a few minutes.', reason: 'timeout',
+          ended({ title: 'Nobody answered in time', detail: data.message || 'Please try again in a few minutes.', reason: 'timeout',
             retry: { label: 'Try again', run: request } });
           break;
         case 'ended':
