@@ -76,7 +76,6 @@ const BY_CODE = {
     text: 'Too many calls are going on right now. Please wait a minute, then tap Try again.',
     way: 'call-again', label: 'Try again',
   },
-  BAD_ENVIRONMENT: null, // filled in below: the same as NOT_SUPPORTED
   // the call center
   call_ended: {
     title: 'This call is over',
