@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -256,9 +257,13 @@ func (tb *tab) shots(name string, check func(size string)) {
 // consoles ring; agent 1 answers and agent 2 stops ringing; video flows both ways and the customer is recorded;
 // mutes show on the other side (the customer's camera off is a placeholder with their name on the console); agent
 // 1 hangs up with an outcome; the call record, over the API and on /console/calls, has the durations, the
-// outcome, the network summary, the recording and both sides' client logs. Screenshots of the console, the
+// outcome, the network summary, the recording and both sides' client logs. Read ID card on the answered call says
+// there is no card in the fake camera's picture. Screenshots of the console, the
 // customer page and the record at 1366×768 and 390×844 go to os.TempDir()/stoa-artifacts.
 func TestBrowserCallCenter(t *testing.T) {
+	if out, err := exec.Command("make", "-C", "..", "--no-print-directory", "models").CombinedOutput(); err != nil {
+		t.Fatalf("make models: %v\n%s", err, out)
+	}
 	srv := startServer(t)
 	b := newBrowser(t, srv)
 	agent1 := b.open("agent 1", "/console")
@@ -324,6 +329,14 @@ func TestBrowserCallCenter(t *testing.T) {
 		ok := r.Network != nil && r.Network.Samples > 0
 		return ok, seen(ok, r.Network)
 	})
+
+	// The claim tools work on the answered call's room: the fake camera shows no card, and the console says so.
+	clickUntil(agent1, "read-idcard", "snapshot_timeout")
+	if got := mustEval[string](agent1, `JSON.stringify({ error: __stoa.claim.lastError, alert: document.getElementById('claim-alert').textContent,
+	  form: document.getElementById('claim-form').hidden })`); !strings.Contains(got, `"error":null`) ||
+		!strings.Contains(got, `"alert":"No card found: ask the customer to hold the card closer`) || !strings.Contains(got, `"form":true`) {
+		t.Errorf("Read ID card on a frame without a card: %s", got)
+	}
 
 	agent1.shots("console-in-call", nil)
 	customer.shots("callcenter-customer-in-call", func(size string) {
