@@ -308,6 +308,15 @@ func TestBrowserCustomerPage(t *testing.T) {
 	  && __stoa.localStream.mediaStream.getTracks().every((t) => t.readyState === 'ended') && !document.querySelector('#local video')`)
 	customer.shoot("ended")
 
+	// The link of the ended call, opened again: the end screen, and the camera the pre-join screen opened at once
+	// is let go as soon as the page hears the call is over.
+	again := b.open("the link again", link)
+	again.waitJS("the end screen, and the camera released", `__stoa.state === 'ended' && __stoa.capturedTracks.length >= 2
+	  && __stoa.capturedTracks.every((t) => t.readyState === 'ended') && !document.querySelector('#local video')`)
+	if got := again.oneStatus("ended, opened again"); got != "The call has ended. Thank you. | Your agent marked your claim call as resolved." {
+		t.Errorf("the ended call's link says %q", got)
+	}
+
 	// The page's lifecycle reached the call's record through the client logger.
 	want := []string{"page", "getUserMedia", "prejoin", "request", "event-position", "event-answered", "joined", "peer-online", "event-ended"}
 	customer.waitUntil("the call's record has the page's log lines", func() (bool, error) {

@@ -34,6 +34,7 @@ export function startCallLink({ id, token, params, logger }) {
   let room = null;
   let agent = '';
   let requested = false; // this page asked for the call, so an answer joins it
+  let requesting = false; // request() is under way: the camera it captures is wanted whatever the state
   hooks.call = { id, position: 0, agent: '', outcome: '' };
 
   const api = async (action, body) => {
@@ -69,7 +70,7 @@ export function startCallLink({ id, token, params, logger }) {
       fail(err, prejoin, 'media');
       return false;
     }
-    if (!['prejoin', 'ended', 'error'].includes(hooks.state)) { // the page moved on meanwhile (e.g. the call ended)
+    if (hooks.state !== 'prejoin' && !requesting) { // the page moved on meanwhile (the call ended, the link failed)
       release();
       return false;
     }
@@ -137,6 +138,15 @@ export function startCallLink({ id, token, params, logger }) {
 
   /** Asks for the call: from the pre-join screen, and again after a timeout, a cancel or a hang-up. */
   async function request() {
+    requesting = true;
+    try {
+      await ask();
+    } finally {
+      requesting = false;
+    }
+  }
+
+  async function ask() {
     showNotice('');
     if (previewing) await previewing;
     if (!capturing() && !(await startPreview(chosenDevices()))) return;
