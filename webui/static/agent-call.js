@@ -31,13 +31,18 @@ export function initCallDesk({ desk, clientLog, logLine, notice, join, leave, on
   let dev = false;
   devMode().then((d) => { dev = d; });
 
-  /** Answers a ringing call and joins its room; rejects with {code, message} if the server refuses. */
-  async function answer(call) {
+  /**
+   * Answers a ringing call and joins its room; rejects with {code, message} if the server refuses. resume: the
+   * call is ours already (the page was reloaded mid-call): answering again returns it, and its time counts from
+   * when it was answered.
+   */
+  async function answer(call, resume = false) {
     if (active) throw { code: 'agent_busy', message: 'already in a call' };
     const reply = await api(`/api/calls/${encodeURIComponent(call.id)}/answer`, { method: 'POST', token: desk.token() });
+    const answeredAt = resume && reply.call?.answeredAt ? Math.min(Date.now(), reply.call.answeredAt) : Date.now();
     active = {
       id: call.id, call: { ...call, ...reply.call }, room: reply.room, token: reply.token,
-      longCallMs: reply.longCallMs, graceMs: reply.graceMs, answeredAt: Date.now(), sawBusy: false, ending: false,
+      longCallMs: reply.longCallMs, graceMs: reply.graceMs, answeredAt, sawBusy: resume, ending: false,
     };
     agent.call = { id: call.id, room: reply.room, claim: active.call.claim, customer: active.call.customer };
     agent.longCall = { state: 'off', asked: 0, continued: 0 }; // counted per call
@@ -52,7 +57,7 @@ export function initCallDesk({ desk, clientLog, logLine, notice, join, leave, on
     joinRoom();
     tick = setInterval(showTimer, 1000);
     showTimer();
-    armGuard();
+    armGuard(active.longCallMs - (Date.now() - answeredAt));
     onChange();
   }
 
@@ -96,12 +101,13 @@ export function initCallDesk({ desk, clientLog, logLine, notice, join, leave, on
 
   /* ---------------------------------------------------------------- the long-call guard */
 
-  function armGuard() {
+  /** Asks whether to go on after delay ms (by default a whole long_call). */
+  function armGuard(delay = active?.longCallMs) {
     clearTimeout(guard.timer);
     clearInterval(guard.countdown);
     if (!(active?.longCallMs > 0)) return;
     agent.longCall.state = 'armed';
-    guard.timer = setTimeout(askStillThere, active.longCallMs);
+    guard.timer = setTimeout(askStillThere, Math.max(0, delay));
   }
 
   function askStillThere() {

@@ -14,11 +14,12 @@ const PRESENCE_WORDS = { online: 'Online', away: 'Away', busy: 'In a call', offl
 /**
  * Wires the sign-in form, the agent bar and the incoming list of console.html.
  * @param {{hooks: any, logLine: (name: string, detail?: string) => void, clientLog: {logger: any},
- *   onAnswer: (call: any) => Promise<void>, onPresence?: (state: string) => void}} o
+ *   onAnswer: (call: any, resume: boolean) => Promise<void>, onPresence?: (state: string) => void, inCall: () => boolean}} o
  *   clientLog.logger: set to the agent's client logger while signed in (posted with the sign-in token);
- *   onAnswer: answer this ringing call (rejects with {code, message} when the server refuses)
+ *   onAnswer: answer this ringing call, or (resume) rejoin a call of ours (rejects with {code, message} when the
+ *   server refuses); inCall: whether the page is in a call now
  */
-export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence }) {
+export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence, inCall }) {
   const agent = (hooks.agent = {
     signedIn: false, uid: '', presence: 'offline', chosen: 'online', connected: false, ringing: [],
     sound: false, blink: false, soundBlocked: false, lastError: null,
@@ -26,6 +27,8 @@ export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence 
   const ringer = createRinger({ hooks: agent });
   /** @type {Map<string, any>} the ringing calls by id, as the last ringing event gave them */
   const ringing = new Map();
+  /** @type {Map<string, any>} calls this agent answered and still holds, which this page is not in (after a reload) */
+  const own = new Map();
   let token = '';
   let stream = null;
   let answering = '';
@@ -125,6 +128,8 @@ export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence 
       if (data.state === 'online' || data.state === 'away') agent.chosen = data.state;
       logLine('presence', data.state);
       onPresence?.(data.state);
+      if (data.state === 'busy' && !inCall() && !answering) findOwnCalls(); // not our own answer under way
+      else if (data.state !== 'busy') own.clear();
     } else if (name === 'ringing' && data.call?.id) {
       if (!ringing.has(data.call.id)) logLine('ringing', `${data.call.claim} · ${data.call.customer} (#${data.call.position})`);
       ringing.set(data.call.id, data.call);
@@ -152,19 +157,39 @@ export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence 
 
   /* ---------------------------------------------------------------- answer and reject */
 
+  /** Busy with no call on this page (it was reloaded mid-call): find the call, to offer to rejoin it. */
+  async function findOwnCalls() {
+    try {
+      const { calls = [] } = await api(`/api/calls?agent=${encodeURIComponent(agent.uid)}&state=answered&limit=10`, { token });
+      own.clear();
+      if (inCall() || answering || agent.presence !== 'busy') return; // it was this page's own answer after all
+      for (const c of calls) own.set(c.id, c);
+      if (own.size) logLine('call in progress', calls.map((c) => c.claim).join(', '));
+    } catch (err) {
+      showError(err);
+    } finally {
+      render();
+    }
+  }
+
   async function answer(id) {
-    const call = ringing.get(id);
+    const mine = own.has(id);
+    const call = ringing.get(id) ?? own.get(id);
     if (!call || answering) return;
     ringer.unlock();
     answering = id;
     showError(null);
     render();
     try {
-      await onAnswer(call);
+      await onAnswer(call, mine);
       ringing.delete(id);
+      own.delete(id);
     } catch (err) {
       showError(err);
-      if (['call_taken', 'call_state', 'call_not_found', 'call_ended'].includes(err.code)) ringing.delete(id);
+      if (['call_taken', 'call_state', 'call_not_found', 'call_ended'].includes(err.code)) {
+        ringing.delete(id);
+        own.delete(id);
+      }
     } finally {
       answering = '';
       render();
@@ -217,6 +242,21 @@ export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence 
     return li;
   }
 
+  /** A call of ours in progress that this page is not in: rejoin it (and hang up from there to file it). */
+  function ownItem(call) {
+    const li = el('li', { className: 'ring-item own' },
+      el('div', { className: 'ring-who' },
+        el('strong', { className: 'ring-claim', textContent: call.claim }),
+        el('span', { className: 'ring-customer', textContent: call.customer })),
+      el('div', { className: 'ring-meta' },
+        el('span', { textContent: `Your call in progress since ${new Date(call.answeredAt).toLocaleTimeString()}: rejoin it, then hang up to file it.` })),
+      el('div', { className: 'ring-actions' },
+        el('button', { id: `rejoin-${call.id}`, type: 'button', className: 'ring-answer', disabled: !!answering, textContent: answering === call.id ? 'Rejoining…' : 'Rejoin' })));
+    li.dataset.id = call.id;
+    li.querySelector('button').addEventListener('click', () => answer(call.id));
+    return li;
+  }
+
   function render() {
     const calls = [...ringing.values()].sort((a, b) => a.position - b.position || a.queuedAt - b.queuedAt);
     agent.ringing = calls.map((c) => c.id);
@@ -231,17 +271,17 @@ export function initAgentDesk({ hooks, logLine, clientLog, onAnswer, onPresence 
     $('presence').disabled = !agent.connected;
     $('incoming-count').textContent = String(calls.length);
     const empty = $('incoming-empty');
-    empty.hidden = calls.length > 0;
+    empty.hidden = calls.length + own.size > 0;
     empty.textContent = !agent.connected ? 'Connecting to the call center…'
       : agent.presence === 'away' ? 'You are away: calls do not ring here. Choose Online to take calls.'
       : agent.presence === 'busy' ? 'You are in a call: other calls ring again when it ends.'
       : 'No calls waiting. This page rings when a customer calls.';
     // Keep the rows (and the focus on their buttons) when only the waiting times change.
     const list = $('incoming-list');
-    const key = JSON.stringify([calls, answering]);
+    const key = JSON.stringify([calls, [...own.keys()], answering]);
     if (list.dataset.key !== key) {
       list.dataset.key = key;
-      list.replaceChildren(...calls.map(ringItem));
+      list.replaceChildren(...[...own.values()].map(ownItem), ...calls.map(ringItem));
     } else {
       for (const li of list.children) {
         const c = ringing.get(li.dataset.id);

@@ -192,8 +192,9 @@ if (direct) {
 } else {
   const desk = initAgentDesk({
     hooks, logLine, clientLog,
-    onAnswer: (c) => calls.answer(c),
+    onAnswer: (c, resume) => calls.answer(c, resume),
     onPresence: (state) => calls?.presence(state),
+    inCall: () => !!calls?.active(),
   });
   calls = initCallDesk({ desk, clientLog, logLine, notice, join, leave, onChange: () => { renderRemote(); claims.refresh(); desk.render(); } });
   initCallLinks({ logLine });
