@@ -408,3 +408,33 @@ func TestBrowserCallCenter(t *testing.T) {
 	agent2.waitJS("agent 2 is away", `__stoa.agent.presence === 'away' && document.getElementById('presence-state').textContent === 'Away'
 	  && document.getElementById('incoming-empty').textContent.startsWith('You are away')`)
 }
+
+// TestBrowserConsoleRejoin: an agent's console reloaded in the middle of a call (the agent is still busy with it on
+// the server) offers to rejoin it; rejoined, the agent hangs up and files it as usual.
+func TestBrowserConsoleRejoin(t *testing.T) {
+	srv := startServer(t)
+	b := newBrowser(t, srv)
+	agent := b.open("agent", "/console")
+	signInDev(agent, "agent-reload")
+	c := srv.createCall(t, "CLM-RELOAD", "Chen Jie")
+	srv.apiJSON(t, http.MethodPost, "/api/calls/"+c.ID+"/request", c.Token, map[string]any{}, http.StatusOK, nil)
+	agent.waitJS("the console rings", ringingJS(c.ID))
+	agent.click("answer-" + c.ID)
+	agent.waitJS("the call is answered", `__stoa.agent.call?.id === '`+c.ID+`' && __stoa.state === 'waiting'`)
+
+	if err := chromedp.Do(agent.ctx, chromedp.Reload()); err != nil {
+		b.fail("reload the console: %v", err)
+	}
+	agent.waitJS("the reloaded console signs in again and offers the call in progress",
+		`__stoa.agent?.signedIn && __stoa.agent.presence === 'busy' && !!document.getElementById('rejoin-`+c.ID+`')`)
+	agent.click("rejoin-" + c.ID)
+	agent.waitJS("the console is back in the call's room", `__stoa.agent.call?.id === '`+c.ID+`' && __stoa.state === 'waiting' && __stoa.agent.longCall.state === 'armed'`)
+	agent.click("hangup")
+	agent.waitJS("the outcome dialog opens", `document.getElementById('end-dialog').open`)
+	mustEval[bool](agent, `(document.getElementById('end-outcome').value = 'no-show', true)`)
+	agent.click("end-confirm")
+	agent.waitJS("the call is filed", `__stoa.agent.call === null && __stoa.agent.presence === 'online'`)
+	if r := srv.record(t, c.ID); r.State != "ended" || r.Outcome != "no-show" || r.Agent != "agent-reload" {
+		t.Errorf("the rejoined call's record: state %q, outcome %q, agent %q; want ended, no-show, agent-reload", r.State, r.Outcome, r.Agent)
+	}
+}
