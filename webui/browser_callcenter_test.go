@@ -338,7 +338,27 @@ func TestBrowserCallCenter(t *testing.T) {
 		t.Errorf("Read ID card on a frame without a card: %s", got)
 	}
 
-	agent1.shots("console-in-call", nil)
+	agent1.shots("console-in-call", func(size string) {
+		if size != "390x844" {
+			return
+		}
+		// On a phone the control bar is fixed at the bottom: the claim result scrolled into view, and the end
+		// of the page, stay above it.
+		got := mustEval[string](agent1, `(() => {
+		  const bar = () => document.querySelector('.controls').getBoundingClientRect().top;
+		  document.getElementById('claim-alert').scrollIntoView({ block: 'nearest' });
+		  const alert = document.getElementById('claim-alert').getBoundingClientRect().bottom <= bar() + 1;
+		  window.scrollTo(0, document.documentElement.scrollHeight);
+		  const end = document.querySelector('.log-panel').getBoundingClientRect().bottom <= bar() + 1;
+		  const fixed = getComputedStyle(document.querySelector('.controls')).position;
+		  const kbd = [...document.querySelectorAll('kbd')].filter((k) => k.checkVisibility()).length;
+		  window.scrollTo(0, 0);
+		  return JSON.stringify({ alert, end, fixed, kbd });
+		})()`)
+		if got != `{"alert":true,"end":true,"fixed":"fixed","kbd":0}` {
+			t.Errorf("the console at 390x844 on a touch screen: %s, want the claim result and the page's end above the fixed bar and no keyboard hints", got)
+		}
+	})
 	customer.shots("callcenter-customer-in-call", func(size string) {
 		if got := customer.oneStatus("in call " + size); !strings.HasPrefix(got, "In call") {
 			t.Errorf("the customer's page in the call at %s says %q", size, got)
