@@ -184,6 +184,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/calls/{id}/answer", s.serveAnswerCall)
 	mux.HandleFunc("POST /api/calls/{id}/reject", s.serveRejectCall)
 	mux.HandleFunc("POST /api/calls/{id}/end", s.serveEndCall)
+	mux.HandleFunc("POST /api/calls/{id}/audio-only", s.serveAudioOnly)
 	mux.HandleFunc("GET /api/agents/events", s.serveAgentEvents)
 	mux.HandleFunc("PUT /api/agents/me/presence", s.servePresence)
 	mux.HandleFunc("POST /api/logs", s.servePostLogs)

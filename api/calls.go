@@ -357,6 +357,24 @@ func (s *Server) serveRejectCall(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "rejected": true})
 }
 
+// serveAudioOnly answers POST /api/calls/{id}/audio-only: the answering
+// agent asks the customer's page to turn its camera off and go on with voice.
+func (s *Server) serveAudioOnly(w http.ResponseWriter, r *http.Request) {
+	svc, id := s.service(w), r.PathValue("id")
+	if svc == nil {
+		return
+	}
+	claims, ok := s.agentAccess(w, r, s.opts.Gate.Caller(r))
+	if !ok {
+		return
+	}
+	if err := svc.AskAudioOnly(id, claims.UID); err != nil {
+		s.callError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "asked": "audio-only"})
+}
+
 // serveEndCall answers POST /api/calls/{id}/end: the answering agent (its
 // sign-in token, or its token of the call's room) or the operator files the
 // call with an outcome.

@@ -492,3 +492,34 @@ func TestCallCenterOff(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
+// TestCallCenterAudioOnly: the answering agent, and only it, asks the
+// customer's page of an answered call to go on with voice.
+func TestCallCenterAudioOnly(t *testing.T) {
+	cs := newCallCenter(t)
+	a1tok, a2tok := cs.agentToken("agent-1"), cs.agentToken("agent-2")
+	c := cs.create("CLM-9", "Wang Fang")
+	cust := cs.events("customer", "/api/calls/"+c.ID+"/events", c.Token, false)
+	cs.request(c)
+	if st, out := cs.do("POST", "/api/calls/"+c.ID+"/audio-only", a1tok, nil); st != http.StatusConflict {
+		t.Fatalf("audio-only on a queued call: %d %v", st, out)
+	}
+	if st, out := cs.do("POST", "/api/calls/"+c.ID+"/answer", a1tok, nil); st != http.StatusOK {
+		t.Fatalf("answer: %d %v", st, out)
+	}
+	for _, who := range []struct {
+		name, token string
+		want        int
+	}{
+		{"another agent", a2tok, http.StatusForbidden},
+		{"the customer", c.Token, http.StatusForbidden},
+		{"the answering agent", a1tok, http.StatusOK},
+	} {
+		if st, out := cs.do("POST", "/api/calls/"+c.ID+"/audio-only", who.token, nil); st != who.want {
+			t.Errorf("%s: %d %v, want %d", who.name, st, out, who.want)
+		}
+	}
+	if ev, _ := cust.until("audio-only", nil); ev.Data["agent"] != "agent-1" {
+		t.Fatalf("the customer's audio-only event: %v", ev.Data)
+	}
+}

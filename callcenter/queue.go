@@ -430,3 +430,27 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// AskAudioOnly asks the customer's page of call id, answered by agentID, to
+// turn its camera off and go on with voice (the console's "switch to audio
+// only" when the network is poor): an audio-only event on the call's stream.
+func (s *Service) AskAudioOnly(id, agentID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	c, live, err := s.lookupLocked(id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !live || c.rec.State != StateAnswered:
+		return fmt.Errorf("call %s is %s: %w", id, c.rec.State, ErrState)
+	case c.rec.Agent != agentID:
+		return fmt.Errorf("call %s: %w", id, ErrNotAgent)
+	}
+	s.tellCustomerLocked(id, Event{Name: "audio-only", Data: map[string]string{"agent": agentID}})
+	s.log.Info("agent asked the customer to switch to voice", "call", id, "agent", agentID)
+	return nil
+}

@@ -323,6 +323,16 @@ func TestBrowserCallCenter(t *testing.T) {
 	agent1.waitJS("the console shows the customer's video again", `__stoa.placeholder === '' && !document.getElementById('remote-placeholder').checkVisibility()
 	  && getComputedStyle(document.getElementById('remote-video')).visibility === 'visible'`)
 
+	// The agent switches the customer to audio only: the customer's page turns its camera off and says why, the
+	// console sees the camera off; the customer turns it back on from the notice.
+	agent1.waitJS("the audio-only switch is on during the call", `!document.getElementById('ask-audio-only').disabled`)
+	agent1.click("ask-audio-only")
+	customer.waitJS("the customer's page turns its camera off", `document.getElementById('mute-video').getAttribute('aria-pressed') === 'true'
+	  && document.getElementById('notice').textContent.includes('Your agent turned your camera off')`)
+	agent1.waitJS("the console sees the customer's camera off", `__stoa.placeholder === 'Camera off'`)
+	customer.click("mute-video")
+	agent1.waitJS("the console sees the customer's video again", `__stoa.placeholder === ''`)
+
 	// The network summary fills while the call goes on (a report every 2 s).
 	agent1.waitUntil("the call's record has network reports", func() (bool, error) {
 		r := srv.record(t, c.ID)

@@ -93,7 +93,26 @@ export function initCallDesk({ desk, clientLog, logLine, notice, join, leave, on
     $('call-notes').value = '';
     $('case').hidden = false;
     $('call-timer').hidden = false;
+    $('ask-audio-only').disabled = false;
   }
+
+  /** Asks the customer's page to turn its camera off and go on with voice (POST /api/calls/{id}/audio-only). */
+  async function askAudioOnly() {
+    const a = active;
+    if (!a) return;
+    $('ask-audio-only').disabled = true;
+    try {
+      await api(`/api/calls/${encodeURIComponent(a.id)}/audio-only`, { method: 'POST', token: desk.token() });
+      agent.askedAudioOnly = a.id;
+      logLine('audio-only', 'asked the customer to switch to voice');
+      notice('Asked the customer\'s page to turn its camera off and go on with voice.');
+    } catch (err) {
+      notice(explain(err.code, err.message));
+    } finally {
+      if (active === a) $('ask-audio-only').disabled = false;
+    }
+  }
+  $('ask-audio-only').addEventListener('click', askAudioOnly);
 
   function showTimer() {
     if (active) $('call-timer').textContent = clock(Date.now() - active.answeredAt);
@@ -213,6 +232,7 @@ export function initCallDesk({ desk, clientLog, logLine, notice, join, leave, on
     agent.lastEnded = rec ?? { id: a.id, claim: a.call.claim };
     $('case').hidden = true;
     $('call-timer').hidden = true;
+    $('ask-audio-only').disabled = true;
     const last = $('last-call');
     last.querySelector('.text').textContent = rec
       ? `${why === 'long-call' ? 'Hung up by the long-call guard. ' : ''}Filed ${rec.claim} as "${OUTCOME_WORDS[rec.outcome] ?? rec.outcome}"`

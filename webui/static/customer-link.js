@@ -238,6 +238,12 @@ export function startCallLink({ id, token, params, logger }) {
           ended({ title: 'Nobody answered in time', detail: data.message || 'Please try again in a few minutes.', reason: 'timeout',
             retry: { label: 'Try again', run: request } });
           break;
+        case 'audio-only': // the agent asks the page to go on with voice (POST /api/calls/{id}/audio-only)
+          if (!room) break;
+          if ($('mute-video').getAttribute('aria-pressed') !== 'true') $('mute-video').click(); // not muted yet
+          showNotice('Your agent turned your camera off to keep the call going on a poor network.',
+            { label: 'Camera on', run: () => { $('mute-video').click(); showNotice(''); } });
+          break;
         case 'ended':
           requested = false;
           if (data.outcome !== 'cancelled') endedByAgent(data.outcome);
