@@ -21,7 +21,7 @@ type CallsConfig struct {
 	// told nobody is free.
 	RingTimeout time.Duration `yaml:"ring_timeout"`
 	// LinkTTL is how long a call's link (and its customer's token) is valid;
-	// at most token_max_ttl.
+	// at most token_max_ttl, which 0 (the default) means.
 	LinkTTL time.Duration `yaml:"link_ttl"`
 	// LongCall and LongCallGrace are the console's long-call guard.
 	LongCall      time.Duration `yaml:"long_call"`
@@ -115,7 +115,7 @@ func (c CallsConfig) validate(tokenMaxTTL time.Duration, bad func(string, ...any
 	between("long_call", c.LongCall, time.Second, 24*time.Hour)
 	between("long_call_grace", c.LongCallGrace, time.Second, 10*time.Minute)
 	between("webhook_retry", c.WebhookRetry, 10*time.Millisecond, 5*time.Minute)
-	if c.LinkTTL < time.Minute || c.LinkTTL > tokenMaxTTL {
+	if c.LinkTTL != 0 && (c.LinkTTL < time.Minute || c.LinkTTL > tokenMaxTTL) {
 		bad("calls.link_ttl %s must be between 1m and token_max_ttl (%s): the link carries a token", c.LinkTTL, tokenMaxTTL)
 	}
 	if c.PublicURL != "" {
@@ -139,9 +139,14 @@ func (c CallsConfig) validate(tokenMaxTTL time.Duration, bad func(string, ...any
 	}
 }
 
-// options are the callcenter.Options these settings make.
-func (c CallsConfig) options() callcenter.Options {
-	o := callcenter.Options{RingTimeout: c.RingTimeout, LinkTTL: c.LinkTTL, LongCall: c.LongCall,
+// options are the callcenter.Options these settings make; a link lives
+// token_max_ttl unless calls.link_ttl says less.
+func (c CallsConfig) options(tokenMaxTTL time.Duration) callcenter.Options {
+	link := c.LinkTTL
+	if link == 0 {
+		link = tokenMaxTTL
+	}
+	o := callcenter.Options{RingTimeout: c.RingTimeout, LinkTTL: link, LongCall: c.LongCall,
 		LongCallGrace: c.LongCallGrace, RetryBase: c.WebhookRetry}
 	for _, w := range c.Webhooks {
 		o.Webhooks = append(o.Webhooks, callcenter.Webhook{URL: w.URL, Secret: w.Secret})

@@ -16,7 +16,7 @@ func TestConfigCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Calls.RingTimeout != time.Minute || c.Calls.LongCall != 30*time.Minute || c.Calls.LongCallGrace != 30*time.Second ||
-		c.Calls.LinkTTL != 24*time.Hour || c.Calls.WebhookRetry != time.Second || len(c.Calls.Webhooks) != 0 {
+		c.Calls.LinkTTL != 0 || c.Calls.WebhookRetry != time.Second || len(c.Calls.Webhooks) != 0 {
 		t.Fatalf("defaults %+v", c.Calls)
 	}
 

@@ -137,7 +137,7 @@ func DefaultConfig() Config {
 		DataDir:          "stoa-data",
 		TURN:             TURNConfig{Port: 3478, Realm: "stoa"},
 
-		Calls: CallsConfig{RingTimeout: callcenter.DefaultRingTimeout, LinkTTL: callcenter.DefaultLinkTTL,
+		Calls: CallsConfig{RingTimeout: callcenter.DefaultRingTimeout, LinkTTL: 0,
 			LongCall: callcenter.DefaultLongCall, LongCallGrace: callcenter.DefaultLongCallGrace, WebhookRetry: callcenter.DefaultRetryBase},
 
 		TokenMaxTTL: 24 * time.Hour,
@@ -253,6 +253,7 @@ var configOptions = []configOption{
 		help:  "how long a queued call rings before the customer is told nobody is free",
 		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.RingTimeout) }},
 	{yaml: "calls.link_ttl", env: "STOA_CALLS_LINK_TTL", flag: "calls-link-ttl", arg: "DURATION",
+		def:   "token_max_ttl",
 		help:  "how long a call's link (and its customer's token) is valid; at most token_max_ttl",
 		value: func(c *Config) flag.Value { return (*optDuration)(&c.Calls.LinkTTL) }},
 	{yaml: "calls.long_call", env: "STOA_CALLS_LONG_CALL", flag: "calls-long-call", arg: "DURATION",

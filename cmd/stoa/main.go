@@ -175,7 +175,7 @@ func serve(args []string) error {
 		defer reader.Close()
 	}
 
-	callOpts := cfg.Calls.options()
+	callOpts := cfg.Calls.options(cfg.TokenMaxTTL)
 	callOpts.Logger = log
 	callCenter, err = callcenter.Open(filepath.Join(cfg.DataDir, "calls.db"), callOpts)
 	if err != nil {
