@@ -138,13 +138,27 @@ func (tb *tab) oneStatus(step string) string {
 // returns the status and the decoded reply.
 func (s *server) callAPI(t *testing.T, method, path, token string, body any) (int, map[string]any) {
 	t.Helper()
+	status, raw := s.send(t, method, path, token, body)
+	var out map[string]any
+	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
+		t.Fatalf("%s %s: status %d, not JSON: %s", method, path, status, raw)
+	}
+	return status, out
+}
+
+// send sends a request with a JSON body (if any) and an optional bearer token, and returns the status and the
+// body of the answer.
+func (s *server) send(t *testing.T, method, path, token string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, s.url+path, rd)
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -154,11 +168,7 @@ func (s *server) callAPI(t *testing.T, method, path, token string, body any) (in
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	if len(raw) > 0 && json.Unmarshal(raw, &out) != nil {
-		t.Fatalf("%s %s: status %d, not JSON: %s", method, path, res.StatusCode, raw)
-	}
-	return res.StatusCode, out
+	return res.StatusCode, raw
 }
 
 // newCall creates a call as the operator and returns its id and the customer's link.
