@@ -152,6 +152,7 @@ func (s *Server) checkTips(all []*session, now time.Time) {
 func (s *Server) pushLevels(all []*session, now time.Time) {
 	th := s.opts.Quality.Thresholds
 	byRoom := map[string]map[string]LinkLevels{}
+	own := make(map[*session]LinkLevels, len(all))
 	for _, ss := range all {
 		ss.mu.Lock()
 		part := ss.part
@@ -179,21 +180,27 @@ func (s *Server) pushLevels(all []*session, now time.Time) {
 		if byRoom[room] == nil {
 			byRoom[room] = map[string]LinkLevels{}
 		}
-		byRoom[room][part.UID()] = lv
+		// Others see the hosts' levels (the people they watch and talk to), as
+		// Agora reports remote users; an audience of thousands does not make
+		// every message thousands of entries long.
+		if part.Info().Role == "host" {
+			byRoom[room][part.UID()] = lv
+		}
+		own[ss] = lv
 	}
 	for _, ss := range all {
 		ss.mu.Lock()
 		part := ss.part
 		ss.mu.Unlock()
 		levels := byRoom[part.Room().ID()]
-		own := levels[part.UID()]
+		mine := own[ss]
 		remote := make(map[string]LinkLevels, len(levels))
 		for uid, l := range levels {
 			if uid != part.UID() {
 				remote[uid] = l
 			}
 		}
-		ss.send(Message{Type: TypeNetworkQuality, Uplink: &own.Uplink, Downlink: &own.Downlink, Remote: remote})
+		ss.send(Message{Type: TypeNetworkQuality, Uplink: &mine.Uplink, Downlink: &mine.Downlink, Remote: remote})
 	}
 }
 
