@@ -4,7 +4,7 @@
 import { VERSION, createLogger } from '/sdk/stoa.js';
 import { api, explain } from './agent-errors.js';
 import { loadToken, saveToken, clearToken, claimsOf, refuse, devMode, mintAgentToken, agentIdFrom } from './agent-auth.js';
-import { openEventStream } from './agent-stream.js';
+import { openEventStream } from './event-stream.js';
 import { createRinger } from './agent-ring.js';
 import { describeDevice, describeNetwork, clock, el } from './calls-format.js';
 

@@ -4,7 +4,7 @@
 // off, the self-view small, the recording indicator, the network meter, and what the connection does (reconnecting,
 // lost for good). It reports to the flow through onState; the flow decides what the page says.
 import AgoraRTC from '/sdk/stoa.js';
-import { hooks } from './page.js';
+import { hooks, measureFirstFrame } from './page.js';
 import { watchCustomerNetwork } from './quality.js';
 import { capture, playLocal, release } from './customer-media.js';
 import { explain } from './customer-errors.js';
@@ -237,18 +237,4 @@ function renderRecording(on, failed) {
   el.hidden = !on && !failed;
   el.classList.toggle('failed', Boolean(failed));
   el.textContent = failed ? 'Recording stopped' : '● Recording';
-}
-
-/** Sets metrics.joinToFirstFrameMs when the video shows its first frame (once per page). */
-function measureFirstFrame(video, t0) {
-  const done = () => {
-    if (hooks.metrics.joinToFirstFrameMs == null) hooks.metrics.joinToFirstFrameMs = Math.round(performance.now() - t0);
-  };
-  if (typeof video.requestVideoFrameCallback === 'function') {
-    video.requestVideoFrameCallback(done);
-    // A video the browser does not composite (hidden tab) never calls back: fall back to loadeddata then.
-    video.addEventListener('loadeddata', () => setTimeout(done, 1000), { once: true });
-  } else {
-    video.addEventListener('loadeddata', done, { once: true });
-  }
 }

@@ -1,7 +1,9 @@
 // The customer's page as a state machine: one state at a time, one status line that says it, the buttons that
 // state offers, and the test hooks (window.__stoa.state, document.body.dataset.state). The flows (customer-queue.js
 // for a call link, customer-direct.js for a room) move it; nothing else writes the status.
-import { hooks } from './page.js';
+import { hooks, showNotice } from './page.js';
+
+export { showNotice }; // the customer's modules take it from here
 
 /**
  * The states and where each may go.
@@ -103,18 +105,6 @@ export function retitle(title, detail) {
   }
 }
 
-/** Shows (or with '' hides) the page's #notice message, optionally with one action button. */
-export function showNotice(text, action) {
-  const box = $('notice');
-  box.hidden = !text;
-  box.querySelector('.text').textContent = text;
-  const button = box.querySelector('.action');
-  button.hidden = !action;
-  if (action) {
-    button.textContent = action.label;
-    button.onclick = action.run;
-  }
-}
 
 /** Mirrors a toggle's state on its button (aria-pressed and label). */
 export function markToggle(button, pressed, onLabel, offLabel) {

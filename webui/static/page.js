@@ -86,7 +86,7 @@ function renderRecording(on, failed) {
 }
 
 /** Sets metrics.joinToFirstFrameMs when the video shows its first frame (once per page). */
-function measureFirstFrame(video, t0) {
+export function measureFirstFrame(video, t0) {
   const done = () => {
     if (hooks.metrics.joinToFirstFrameMs == null) hooks.metrics.joinToFirstFrameMs = Math.round(performance.now() - t0);
   };

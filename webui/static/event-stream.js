@@ -1,22 +1,26 @@
-// The console's event stream (GET /api/agents/events, Server-Sent Events) read with fetch rather than
-// EventSource, for three things EventSource hides: the token goes in the Authorization header (not in the URL,
+// The call center's event streams (GET /api/agents/events for the console, GET /api/calls/{id}/events for the
+// customer's page; Server-Sent Events) read with fetch rather than EventSource, for three things EventSource hides: the token goes in the Authorization header (not in the URL,
 // where proxies log it), a refused sign-in comes back with its status and code (EventSource only says "error"),
 // and the server's keep-alive comments are seen, so a stream silent for 45 s is known dead and reopened
 // (docs/call-center.md). Every stream starts with the whole current state, so reopening loses nothing.
 
-const SILENCE_MS = 45_000;
+const SILENCE_MS = 45_000; // the server sends a keep-alive every 15 s
+const MAX_WAIT_MS = 30_000;
 
 /**
  * Opens the stream and keeps it open until close(): after an end or a network error it reconnects after the
- * server's retry delay (3 s). A 401 or 403 stops it for good (onRefused); other error answers retry more slowly.
+ * server's retry delay (3 s), doubling with each failure in a row up to 30 s. An answer whose status is in
+ * `refused` (default 401 and 403) stops it for good (onRefused); other error answers retry more slowly.
  * @param {string} url @param {string} token
  * @param {{onOpen?: () => void, onEvent: (name: string, data: any) => void, onDown?: (err: {code: string, message?: string, status?: number}) => void,
- *   onRefused: (err: {code: string, message?: string, status: number}) => void}} on
+ *   onRefused: (err: {code: string, message?: string, status: number}) => void, refused?: number[]}} on
  * @returns {{close: () => void}}
  */
 export function openEventStream(url, token, on) {
+  const refused = on.refused ?? [401, 403];
   let closed = false;
   let retryMs = 3000;
+  let failures = 0;
   let ctl = null;
   let timer = 0;
 
@@ -33,7 +37,7 @@ export function openEventStream(url, token, on) {
       if (!res.ok) {
         const body = await res.json().catch(() => ({}));
         const err = { code: body.code ?? `http_${res.status}`, message: body.message, status: res.status };
-        if (res.status === 401 || res.status === 403) {
+        if (refused.includes(res.status)) {
           closed = true;
           on.onRefused(err);
           return;
@@ -41,6 +45,7 @@ export function openEventStream(url, token, on) {
         wait = Math.max(retryMs, 10_000);
         throw err;
       }
+      failures = 0;
       on.onOpen?.();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
@@ -48,7 +53,7 @@ export function openEventStream(url, token, on) {
       let data = [];
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done || closed) break;
         heard();
         buf += value;
         let nl;
@@ -78,7 +83,7 @@ export function openEventStream(url, token, on) {
     } finally {
       clearTimeout(silence);
     }
-    if (!closed) timer = setTimeout(connect, wait);
+    if (!closed) timer = setTimeout(connect, Math.min(MAX_WAIT_MS, wait * 2 ** Math.min(failures++, 3)));
   }
 
   function dispatch(name, text) {
