@@ -150,6 +150,18 @@ func TestBrowserDualStream(t *testing.T) {
 		}
 		return v
 	}
+	// Measure once the publisher's encoder has ramped its high layer up to the profile's shape (the high layer's
+	// target at least 3.5 times the low one's, which the SDK caps at a quarter of the profile): while the
+	// bandwidth estimate still ramps up, the low layer already has its full share and the high one not yet.
+	pub.waitUntil("the publisher's high layer ramped up", func() (bool, error) {
+		t, err := evalJS[map[string]float64](pub, `(async () => { const t = {};
+		  (await __stoa.localStream.pc.getStats()).forEach((s) => {
+		    if (s.type === 'outbound-rtp' && s.kind === 'video') t[s.rid ?? '-'] = s.targetBitrate ?? 0;
+		  });
+		  return t; })()`)
+		ok := err == nil && t["l"] > 0 && t["h"] >= 3.5*t["l"]
+		return ok, seen(ok, pubLayers(pub))
+	})
 	hi0, lo0 := read(high), read(low)
 	high.waitUntil("75 more frames decoded on high", func() (bool, error) {
 		v, err := high.videoIn()
