@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,6 +103,28 @@ func (tp *testPeer) lastLayers() []string {
 		return nil
 	}
 	return tp.layers[len(tp.layers)-1]
+}
+
+// waitLayers waits until the publisher was last told to send want, and
+// returns what it was last told: a viewer's switch detaches it from its old
+// layer just after its first packet of the new one, so the event that
+// follows may come a moment after the viewer saw the switch.
+func (tp *testPeer) waitLayers(ctx context.Context, want []string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		got := tp.lastLayers()
+		if slices.Equal(got, want) {
+			return got
+		}
+		select {
+		case <-ctx.Done():
+			return got
+		case <-t.C:
+		}
+	}
 }
 
 func (tp *testPeer) answer(ev Event) {

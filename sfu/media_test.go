@@ -283,7 +283,7 @@ func TestSimulcastSwitchesLayers(t *testing.T) {
 		}
 	}
 	onLayer(1, "start")
-	if got := pubPeer.lastLayers(); !slices.Equal(got, []string{"h"}) {
+	if got := pubPeer.waitLayers(ctx, []string{"h"}); !slices.Equal(got, []string{"h"}) {
 		t.Errorf("with its one viewer on the high layer the publisher was told to send %v, want [h]", got)
 	}
 	// Let both layers' bitrates be measured before estimates are compared.
@@ -301,7 +301,7 @@ func TestSimulcastSwitchesLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	onLayer(0, "StreamLow")
-	if got := pubPeer.lastLayers(); !slices.Equal(got, []string{"l", "h"}) {
+	if got := pubPeer.waitLayers(ctx, []string{"l", "h"}); !slices.Equal(got, []string{"l", "h"}) {
 		t.Errorf("with its viewer on the low layer the publisher was told to send %v, want [l h]", got)
 	}
 	if err := vp.part.SetRemoteStreamType("pub", StreamHigh); err != nil {
