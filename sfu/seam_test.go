@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -321,5 +322,67 @@ func TestUpTrackAfterEnd(t *testing.T) {
 	up.AddDownTrack(c)
 	if !c.ended.Load() {
 		t.Error("a down track added after the end was not told the track ended")
+	}
+}
+
+// Publish makes its PeerConnection (DTLS certificate, ICE agent: slow under
+// load) without holding the participant's lock: with the making held at a
+// gate, the participant still answers what takes its lock, and a Close
+// that comes meanwhile wins over the publication.
+func TestPublishMakesItsConnectionOutsideTheLock(t *testing.T) {
+	s := newTestSFU(t, Config{})
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.beforeUpPC = func() {
+		once.Do(func() { close(entered); <-gate })
+	}
+	tp := join(t, s, "lock", "pub", false, peerOptions{}, nil)
+	pc, err := tp.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offerSDP, err := setLocalAndGather(pc, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan error, 1)
+	go func() {
+		_, err := tp.part.Publish(offerSDP, false, false)
+		published <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(lookFor):
+		close(gate)
+		t.Fatal("Publish never came to make its connection")
+	}
+	locked := make(chan struct{})
+	go func() {
+		_ = tp.part.UpTracks()
+		tp.part.Close("quit")
+		close(locked)
+	}()
+	select {
+	case <-locked:
+	case <-time.After(lookFor):
+		close(gate)
+		t.Fatal("the participant's lock was held while its publisher connection was being made")
+	}
+	close(gate)
+	select {
+	case err := <-published:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Publish after a Close that came while its connection was made: %v, want ErrClosed", err)
+		}
+	case <-time.After(lookFor):
+		t.Fatal("Publish did not return after the gate opened")
 	}
 }

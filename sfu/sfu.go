@@ -43,6 +43,9 @@ type SFU struct {
 	obs    Observer
 	// retired keeps the counters of ended tracks for Counters.
 	retired retired
+	// beforeUpPC, if set, runs before a publisher's PeerConnection is
+	// made: tests hold it there to show that no participant lock is held.
+	beforeUpPC func()
 }
 
 // New opens the ICE UDP (and TCP) ports and returns an SFU with no rooms.
@@ -207,6 +210,9 @@ func (s *SFU) removeRoomIfEmpty(r *Room) {
 
 // newUpPC and newDownPC create PeerConnections for each direction.
 func (s *SFU) newUpPC() (*webrtc.PeerConnection, error) {
+	if s.beforeUpPC != nil {
+		s.beforeUpPC()
+	}
 	return s.eng.up.NewPeerConnection(webrtc.Configuration{})
 }
 
