@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stoa-video/stoa/sfu"
@@ -241,11 +242,21 @@ func (s *Service) failed(id string, err error) {
 	if ss == nil {
 		return
 	}
-	ss.part.Room().Notify(sfu.Event{Type: EventFailed, UID: ss.info.UID, Reason: err.Error()})
+	s.opts.Log.Warn("recording failed", "id", id, "room", ss.info.Room, "uid", ss.info.UID, "err", err)
+	ss.part.Room().Notify(sfu.Event{Type: EventFailed, UID: ss.info.UID, Reason: failReason(err)})
 	failed := ss.info
 	failed.State, failed.Error = "failed", err.Error()
 	s.event(EventFailed, failed)
 	s.stopAsync(id)
+}
+
+// failReason is what the room hears of a failed recording: what happened,
+// without the server's paths (the operator's log and API have the error).
+func failReason(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return "disk full"
+	}
+	return "write error"
 }
 
 // Stop ends a recording, finalizes its files and writes their signed

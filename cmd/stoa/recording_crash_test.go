@@ -36,8 +36,9 @@ func vp8Clip(t *testing.T) [][]byte {
 }
 
 // publishCustomer joins room R as a customer (the tag the policy records)
-// and publishes the clip in a loop at 15 fps until the test ends.
-func publishCustomer(t *testing.T, p *stoaProc, frames [][]byte) {
+// and publishes the clip in a loop at 15 fps until the test ends; it
+// returns the customer's client.
+func publishCustomer(t *testing.T, p *stoaProc, frames [][]byte) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -68,6 +69,7 @@ func publishCustomer(t *testing.T, p *stoaProc, frames [][]byte) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
+	return c
 }
 
 // waitClusters waits for the server's recording to hold n complete clusters
