@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,12 @@ import (
 // withRecordings gives the server a recording service (customers recorded
 // by policy) writing into a temp dir with a fresh signing key.
 func withRecordings(t *testing.T, svc **recorder.Service) serverOption {
+	return withRecordingsWaiting(t, svc, 0)
+}
+
+// withRecordingsWaiting is withRecordings with the time a recording waits
+// for a republish (0: the default).
+func withRecordingsWaiting(t *testing.T, svc **recorder.Service, republishWait time.Duration) serverOption {
 	return func(c *testConfig) {
 		dir := t.TempDir()
 		key, err := recorder.LoadOrCreateKey(dir)
@@ -30,7 +37,7 @@ func withRecordings(t *testing.T, svc **recorder.Service) serverOption {
 			t.Fatal(err)
 		}
 		s, err := recorder.NewService(recorder.ServiceOptions{Dir: filepath.Join(dir, "recordings"), Key: key,
-			Tags: []string{"customer"}, Log: quietLogger()})
+			Tags: []string{"customer"}, Log: quietLogger(), RepublishWait: republishWait})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,8 +51,19 @@ func withRecordings(t *testing.T, svc **recorder.Service) serverOption {
 // publishClip publishes a looping VP8 clip through c until the test ends.
 func publishClip(ctx context.Context, t *testing.T, c *client.Client) {
 	t.Helper()
-	clip := makeClip(t, "vp8")
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+	t.Cleanup(publishCodec(ctx, t, c, "vp8"))
+}
+
+// publishCodec publishes a looping clip of codec ("vp8" or "h264") through
+// c at 15 fps; the function it returns stops the frames.
+func publishCodec(ctx context.Context, t *testing.T, c *client.Client, codec string) func() {
+	t.Helper()
+	clip := makeClip(t, codec)
+	mime := webrtc.MimeTypeVP8
+	if codec == "h264" {
+		mime = webrtc.MimeTypeH264
+	}
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}, "video", "pub")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +84,8 @@ func publishClip(ctx context.Context, t *testing.T, c *client.Client) {
 			_ = track.WriteSample(media.Sample{Data: clip.frames[i%len(clip.frames)], Duration: time.Second / 15})
 		}
 	}()
-	t.Cleanup(func() { close(stop); <-done })
+	var once sync.Once
+	return func() { once.Do(func() { close(stop); <-done }) }
 }
 
 func request(t *testing.T, method, url, bearer, body string) (int, []byte) {

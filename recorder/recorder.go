@@ -43,6 +43,10 @@ type Options struct {
 	// OnFailed is told when the recording stops on an error (a full disk);
 	// the call goes on.
 	OnFailed func(error)
+	// FirstPart numbers this Recording's first file: a recording that goes
+	// on after its participant published again (another codec or camera)
+	// continues its numbering. 0 means 1.
+	FirstPart int
 }
 
 // Part is one file of a recording: a new one starts when the codec or the
@@ -222,7 +226,7 @@ func (r *Recording) write(f frame) error {
 }
 
 func (r *Recording) openPart(f frame) error {
-	n := len(r.parts) + 1
+	n := max(r.opts.FirstPart, 1) + len(r.parts)
 	p := Part{Start: f.at, Width: f.width, Height: f.height}
 	var tracks []trackInfo
 	docType, ext := "webm", ".webm"
@@ -307,6 +311,19 @@ func (r *Recording) Stop() ([]Part, error) {
 		}
 	}
 	return r.parts, r.failed
+}
+
+// records reports whether the recording is attached to one of ups: the
+// publication it records is still the participant's current one.
+func (r *Recording) records(ups []sfu.UpTrack) bool {
+	for _, u := range ups {
+		for _, mine := range r.ups {
+			if u == mine {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Stats counts what the recording's tracks kept and lost.

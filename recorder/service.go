@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,6 +41,11 @@ type ServiceOptions struct {
 	// room policy; the seed records its customers).
 	Tags []string
 	Log  *slog.Logger
+	// RepublishWait is how long a recording whose participant stopped
+	// publishing without leaving waits for it to publish again (a switch of
+	// codec or camera); it then goes on in a new part under the same id.
+	// 0 means 30 s.
+	RepublishWait time.Duration
 	// OnEvent, if set, is told when a recording starts, stops or fails
 	// (EventStarted, EventStopped, EventFailed), so the call center can file
 	// it with its call and tell its webhooks. It must not call back into the
@@ -67,7 +71,17 @@ type Service struct {
 type session struct {
 	info Summary
 	part *sfu.Participant
+	// op serializes what changes the recording (hold, resume, stop); it is
+	// taken before Service.mu, never while holding it.
+	op sync.Mutex
+	// rec records the current publication; nil while the recording waits
+	// for its participant to publish again (rec and hold change under
+	// Service.mu with op held).
 	rec  *Recording
+	hold *time.Timer
+	// earlier are the finished parts of the participant's earlier
+	// publications in this recording, with their counters.
+	earlier []keptPart
 }
 
 // Summary describes a recording, running or finished.
@@ -107,35 +121,6 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return s, nil
 }
 
-// loadCatalog lists the recordings already on disk, from their manifests,
-// so they outlive a restart.
-func (s *Service) loadCatalog() {
-	names, err := filepath.Glob(filepath.Join(s.opts.Dir, "*.json"))
-	if err != nil {
-		return
-	}
-	for _, name := range names {
-		m, err := ReadManifest(name)
-		if err != nil || m.RecordingID == "" {
-			continue
-		}
-		info, ok := s.done[m.RecordingID]
-		if !ok {
-			info = Summary{ID: m.RecordingID, Room: m.Room, UID: m.UID, Tags: m.Tags, State: "stopped", Started: m.Start, Stopped: m.End}
-		}
-		if m.Start.Before(info.Started) {
-			info.Started = m.Start
-		}
-		if m.End.After(info.Stopped) {
-			info.Stopped = m.End
-		}
-		info.Parts = append(info.Parts, PartInfo{File: m.File, DurationMs: m.DurationMS, Bytes: m.Bytes, VideoCodec: m.VideoCodec,
-			AudioCodec: m.AudioCodec, Width: m.Width, Height: m.Height})
-		sort.Slice(info.Parts, func(a, b int) bool { return info.Parts[a].File < info.Parts[b].File })
-		s.done[m.RecordingID] = info
-	}
-}
-
 // PublicKey verifies the manifests, or is nil when none are signed.
 func (s *Service) PublicKey() ed25519.PublicKey {
 	if s.opts.Key == nil {
@@ -149,6 +134,13 @@ func (s *Service) Dir() string { return s.opts.Dir }
 
 // StreamPublished starts a recording by the room policy.
 func (s *Service) StreamPublished(p *sfu.Participant) {
+	s.mu.Lock()
+	ss := s.byPart[p]
+	s.mu.Unlock()
+	if ss != nil { // published again: its recording goes on in a new part
+		s.resume(ss)
+		return
+	}
 	if tag := p.Info().Tag; tag != "" && slices.Contains(s.opts.Tags, tag) {
 		if _, err := s.Start(p); err != nil {
 			s.opts.Log.Warn("recording by policy failed to start", "room", p.Room().ID(), "uid", p.UID(), "err", err)
@@ -173,13 +165,19 @@ func (s *Service) ParticipantJoined(p *sfu.Participant) {
 	}
 }
 
-// StreamUnpublished stops the participant's recording, if one runs.
+// StreamUnpublished stops the participant's recording when it leaves; when
+// it only stopped publishing, the recording waits RepublishWait for it to
+// publish again (see holdAsync).
 func (s *Service) StreamUnpublished(p *sfu.Participant) {
 	s.mu.Lock()
 	ss := s.byPart[p]
 	s.mu.Unlock()
-	if ss != nil {
+	switch {
+	case ss == nil:
+	case p.Closed():
 		s.stopAsync(ss.info.ID)
+	default:
+		s.holdAsync(ss)
 	}
 }
 
@@ -212,6 +210,11 @@ func (s *Service) Start(p *sfu.Participant) (string, error) {
 		return "", errors.New("recordings are shutting down")
 	}
 	if ss := s.byPart[p]; ss != nil {
+		if ss.rec == nil {
+			s.mu.Unlock()
+			s.resume(ss)
+			s.mu.Lock()
+		}
 		return ss.info.ID, nil
 	}
 	id := newID()
@@ -220,8 +223,7 @@ func (s *Service) Start(p *sfu.Participant) (string, error) {
 	if pi.Tag != "" {
 		ss.info.Tags = []string{pi.Tag}
 	}
-	rec, err := Start(ups, Options{ID: id, Dir: s.opts.Dir, Room: ss.info.Room, UID: ss.info.UID, Tags: ss.info.Tags,
-		Log: s.opts.Log, OnFailed: func(err error) { s.failed(id, err) }})
+	rec, err := Start(ups, s.recOptions(ss))
 	if err != nil {
 		return "", err
 	}
@@ -264,36 +266,71 @@ func failReason(err error) string {
 func (s *Service) Stop(id string) (Summary, error) {
 	s.mu.Lock()
 	ss := s.active[id]
-	if ss == nil {
-		info, ok := s.done[id]
+	s.mu.Unlock()
+	if ss != nil {
+		ss.op.Lock()
+		defer ss.op.Unlock()
+		return s.stopLocked(ss, nil)
+	}
+	return s.stopped(id)
+}
+
+// stopped describes a recording that has ended.
+func (s *Service) stopped(id string) (Summary, error) {
+	s.mu.Lock()
+	info, ok := s.done[id]
+	s.mu.Unlock()
+	if !ok {
+		return Summary{}, fmt.Errorf("stop %s: %w", id, ErrNotFound)
+	}
+	return info, nil
+}
+
+// stopLocked ends ss (its op held): the current publication's files are
+// finalized, and every part gets its signed manifest. err is an error that
+// already ended the recording (a full disk met while it was held).
+func (s *Service) stopLocked(ss *session, err error) (Summary, error) {
+	id := ss.info.ID
+	s.mu.Lock()
+	if s.active[id] != ss { // stopped while this call waited for op
 		s.mu.Unlock()
-		if !ok {
-			return Summary{}, fmt.Errorf("stop %s: %w", id, ErrNotFound)
-		}
-		return info, nil
+		return s.stopped(id)
 	}
 	delete(s.active, id)
 	delete(s.byPart, ss.part)
+	if ss.hold != nil {
+		ss.hold.Stop()
+	}
+	rec := ss.rec
+	ss.rec = nil
 	s.mu.Unlock()
 
-	parts, err := ss.rec.Stop()
+	kept := ss.earlier
+	if rec != nil {
+		parts, rerr := rec.Stop()
+		kept = appendKept(kept, parts, rec.Stats())
+		if err == nil {
+			err = rerr
+		}
+	}
 	info := ss.info
 	info.Stopped, info.State = time.Now().UTC(), "stopped"
 	if err != nil {
 		info.State, info.Error = "failed", err.Error()
 	}
-	st := ss.rec.Stats()
-	for i, p := range parts {
+	for i, k := range kept {
+		p := k.Part
 		pi := PartInfo{File: filepath.Base(p.Path), DurationMs: p.DurationMs, VideoCodec: p.VideoCodec, AudioCodec: p.AudioCodec,
 			Width: p.Width, Height: p.Height}
 		if fi, serr := os.Stat(p.Path); serr == nil {
 			pi.Bytes = fi.Size()
 		}
 		info.Parts = append(info.Parts, pi)
-		if merr := s.writeManifest(info, i+1, p, st); merr != nil {
+		if merr := s.writeManifest(info, i+1, p, k.stats); merr != nil {
 			s.opts.Log.Warn("recording manifest", "id", id, "file", p.Path, "err", merr)
 		}
 	}
+	parts := kept
 	s.mu.Lock()
 	s.done[id] = info
 	s.mu.Unlock()
@@ -329,72 +366,6 @@ func (s *Service) writeManifest(info Summary, n int, p Part, st Stats) error {
 		return err
 	}
 	return WriteManifest(ManifestPath(p.Path), m)
-}
-
-// Get describes a recording.
-func (s *Service) Get(id string) (Summary, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ss := s.active[id]; ss != nil {
-		return ss.info, true
-	}
-	info, ok := s.done[id]
-	return info, ok
-}
-
-// Filter selects recordings in List; an empty field selects all.
-type Filter struct {
-	Room, UID, Tag string
-	// Since and Until bound the start time.
-	Since, Until time.Time
-}
-
-// List returns the recordings this server knows of (running, stopped since it
-// started, and those found on disk at start), newest first.
-func (s *Service) List(f Filter) []Summary {
-	s.mu.Lock()
-	out := make([]Summary, 0, len(s.active)+len(s.done))
-	for _, ss := range s.active {
-		out = append(out, ss.info)
-	}
-	for _, info := range s.done {
-		out = append(out, info)
-	}
-	s.mu.Unlock()
-	out = slices.DeleteFunc(out, func(i Summary) bool {
-		return (f.Room != "" && i.Room != f.Room) || (f.UID != "" && i.UID != f.UID) ||
-			(f.Tag != "" && !slices.Contains(i.Tags, f.Tag)) ||
-			(!f.Since.IsZero() && i.Started.Before(f.Since)) || (!f.Until.IsZero() && i.Started.After(f.Until))
-	})
-	sort.Slice(out, func(a, b int) bool { return out[a].Started.After(out[b].Started) })
-	return out
-}
-
-// ErrRunning refuses to delete a recording that is still running.
-var ErrRunning = errors.New("the recording is running: stop it first")
-
-// Delete removes a stopped recording's files and manifests.
-func (s *Service) Delete(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.active[id] != nil {
-		return ErrRunning
-	}
-	info, ok := s.done[id]
-	if !ok {
-		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
-	}
-	var errs []error
-	for _, p := range info.Parts {
-		for _, name := range []string{p.File, p.File + ".json"} {
-			if err := os.Remove(filepath.Join(s.opts.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	delete(s.done, id)
-	s.opts.Log.Info("recording deleted", "id", id, "room", info.Room, "uid", info.UID)
-	return errors.Join(errs...)
 }
 
 // ForParticipant returns the id of p's running recording, if any.

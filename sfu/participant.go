@@ -463,6 +463,15 @@ func (p *Participant) closeReplaced() {
 	p.wg.Wait()
 }
 
+// Closed reports whether the participant has left, or is leaving, its
+// room: an Observer told of an unpublish tells a leave from a republish by
+// it (a recording waits for the second, not the first).
+func (p *Participant) Closed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
 func (p *Participant) shutdown() bool {
 	p.mu.Lock()
 	if p.closed {
