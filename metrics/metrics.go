@@ -79,7 +79,7 @@ func New(src Sources, o Options) *Metrics {
 		reg: prometheus.NewRegistry(),
 		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "stoa_rtt_seconds",
-			Help:    "Round-trip times measured to clients: path=ping over the websocket, path=rtcp from receiver reports (LSR/DLSR).",
+			Help:    "Round-trip times measured to clients: path=ping (each participant's ping average, on the stoa-ping data channel or the websocket, every 2 s), path=rtcp from receiver reports (LSR/DLSR).",
 			Buckets: rttBuckets,
 		}, []string{"path"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
