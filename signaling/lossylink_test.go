@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,9 @@ import (
 type lossyLink struct {
 	net.PacketConn
 	pingLoss, rtpLoss atomic.Uint64 // math.Float64bits
+	// randomRTP drops RTP at random (each packet with probability rtpLoss)
+	// instead of every n-th: loss in bursts, as on a real link.
+	randomRTP atomic.Bool
 	delay             atomic.Int64  // ns added to every packet
 	pings, rtps       atomic.Uint64
 	droppedPings      atomic.Uint64
@@ -70,7 +74,12 @@ func (l *lossyLink) WriteTo(b []byte, to net.Addr) (int, error) {
 				return len(b), nil
 			}
 		case first >= 128 && first <= 191 && len(b) > 1 && (b[1] < 192 || b[1] > 223): // RTP, not RTCP
-			if drop(math.Float64frombits(l.rtpLoss.Load()), l.rtps.Add(1)) {
+			rate := math.Float64frombits(l.rtpLoss.Load())
+			lose := drop(rate, l.rtps.Add(1))
+			if l.randomRTP.Load() {
+				lose = rate > 0 && rand.Float64() < rate
+			}
+			if lose {
 				return len(b), nil
 			}
 		}
