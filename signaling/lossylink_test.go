@@ -25,10 +25,10 @@ type lossyLink struct {
 	pingLoss, rtpLoss atomic.Uint64 // math.Float64bits
 	// randomRTP drops RTP at random (each packet with probability rtpLoss)
 	// instead of every n-th: loss in bursts, as on a real link.
-	randomRTP atomic.Bool
-	delay             atomic.Int64  // ns added to every packet
-	pings, rtps       atomic.Uint64
-	droppedPings      atomic.Uint64
+	randomRTP    atomic.Bool
+	delay        atomic.Int64 // ns added to every packet
+	pings, rtps  atomic.Uint64
+	droppedPings atomic.Uint64
 
 	queue  chan delayed
 	closed chan struct{}
