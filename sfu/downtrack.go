@@ -54,6 +54,11 @@ type RTPDownTrack struct {
 	sendRTCP func([]rtcp.Packet) error
 	lastSR   int64
 
+	// connecting is set while the subscriber's connection is not up yet:
+	// pion drops writes until SRTP runs, so a keyframe asked for then would
+	// be lost, and the next request waits out the keyframe interval.
+	connecting atomic.Bool
+
 	packets, octets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
 	lossFraction                                                           atomic.Uint32
 	// What the subscriber's receiver reports say, cumulatively (see rr.go).
@@ -344,6 +349,10 @@ func (d *RTPDownTrack) write(b *binding, p *Packet, prune *bool) error {
 // publisher for a keyframe. Until a write actually goes out (pion drops
 // writes before SRTP is up) it tries again with the next packet.
 func (d *RTPDownTrack) start(b *binding, src *LocalUpTrack, p *Packet) {
+	if d.connecting.Load() {
+		d.dropped.Add(1) // nothing can go out yet: no replay, no keyframe request
+		return
+	}
 	if p.Keyframe {
 		d.rw.source(src, p, d.vp8)
 		if out, _ := d.emit(b, p); out {

@@ -64,6 +64,7 @@ func (p *Participant) Subscribe(uid string) error {
 	for _, set := range sets {
 		d := newRTPDownTrack(set.id, uid, set)
 		d.sendRTCP = pc.WriteRTCP
+		d.connecting.Store(true) // until the connection is up (below)
 		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.removeSub(sub)
@@ -96,6 +97,11 @@ func (p *Participant) Subscribe(uid string) error {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s != webrtc.PeerConnectionStateConnected {
 			return
+		}
+		// The viewer can receive: the next packet starts each down track
+		// (a replay from the cache, or a keyframe request that is not lost).
+		for _, d := range downs {
+			d.connecting.Store(false)
 		}
 		p.mu.Lock()
 		first := !sub.notified && p.subs[uid] == sub
