@@ -370,3 +370,45 @@ func TestPickLayer(t *testing.T) {
 		})
 	}
 }
+
+// An H264 keyframe is SPS and PPS (here in a STAP-A), then the IDR slice
+// (an FU-A), all with one timestamp: each is a keyframe start by itself,
+// but only the first packet is flagged, so a new viewer's replay starts at
+// the SPS, without which no decoder can read the IDR. A retransmitted SPS
+// (an earlier sequence number) moves the start back to it; the next
+// keyframe moves it on.
+func TestH264KeyframeStartsAtItsSPS(t *testing.T) {
+	h264 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, PayloadType: 102}
+	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, h264, 1234, nil)
+	stapA := []byte{24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce} // SPS, PPS
+	fuIDR := []byte{28, 0x80 | 5, 0xaa}                     // FU-A start of an IDR slice
+	fuEnd := []byte{28, 0x40 | 5, 0xbb}
+	delta := []byte{1, 0xcc} // a non-IDR slice
+	send := func(seq uint16, ts uint32, payload []byte) {
+		b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 102, SequenceNumber: seq, Timestamp: ts, SSRC: 1234}, Payload: payload}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		up.Forward(b)
+	}
+	key := func(want uint16, when string) {
+		t.Helper()
+		if got, ok := up.LastKeyframe(); !ok || got != want {
+			t.Errorf("%s: the newest keyframe starts at %d (%v), want %d", when, got, ok, want)
+		}
+	}
+	send(10, 9000, stapA)
+	send(11, 9000, fuIDR)
+	send(12, 9000, fuEnd)
+	send(13, 12000, delta)
+	key(10, "SPS+PPS, then the IDR")
+
+	send(21, 30000, fuIDR) // the SPS+PPS packet 20 is late
+	send(22, 30000, fuEnd)
+	key(21, "an IDR whose SPS has not come")
+	send(20, 30000, stapA) // its retransmission
+	key(20, "the SPS retransmitted")
+	send(30, 60000, stapA)
+	send(31, 60000, fuIDR)
+	key(30, "the next keyframe")
+}

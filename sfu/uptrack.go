@@ -41,11 +41,18 @@ func (r trackReader) Read(b []byte) (int, error) {
 // packets into pooled buffers, parses each once, caches it and hands it to
 // the writer shards that write to its down tracks.
 type LocalUpTrack struct {
-	id       string
-	kind     webrtc.RTPCodecType
-	codec    webrtc.RTPCodecParameters
-	ssrc     uint32
-	isKey    func([]byte) bool
+	id    string
+	kind  webrtc.RTPCodecType
+	codec webrtc.RTPCodecParameters
+	ssrc  uint32
+	isKey func([]byte) bool
+	// keyTS and keySeq are the newest keyframe's timestamp and first
+	// sequence number (the reader's own), so only a keyframe's first packet
+	// is flagged: an H264 IDR that follows its SPS and PPS in the same
+	// frame does not move the start past them.
+	keyTS    uint32
+	keySeq   uint16
+	keySeen  bool
 	cache    *PacketCache
 	fan      *fanout
 	sendRTCP func([]rtcp.Packet) error
@@ -252,10 +259,27 @@ func (u *LocalUpTrack) forward(p *Packet, n int) {
 	}
 	now := time.Now().UnixNano()
 	p.Arrival, p.Layer = now, u.layer
-	p.Keyframe = u.isKey(p.Payload)
+	p.Keyframe = u.keyframeStart(p)
 	u.count(p, now)
 	u.cache.Store(p)
 	u.fan.send(p)
+}
+
+// keyframeStart says whether p is the first packet of a keyframe: a
+// packet the codec's test calls a keyframe start, unless an earlier packet
+// of the same frame already was (H264 sends SPS and PPS, then the IDR
+// slice, each a keyframe start by itself; a decoder needs all three).
+func (u *LocalUpTrack) keyframeStart(p *Packet) bool {
+	if !u.isKey(p.Payload) {
+		return false
+	}
+	if u.keySeen && p.Timestamp == u.keyTS {
+		if d := int16(p.SequenceNumber - u.keySeq); d > 0 && d < 256 {
+			return false // a later packet of the keyframe already started
+		}
+	}
+	u.keyTS, u.keySeq, u.keySeen = p.Timestamp, p.SequenceNumber, true
+	return true
 }
 
 // count updates the packet, loss and bitrate counters.
