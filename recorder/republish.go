@@ -36,19 +36,7 @@ func (s *Service) recOptions(ss *session) Options {
 // recording waiting for the participant to publish again: a codec or
 // camera switch is an unpublish and a publish, and the recording is one
 // piece of evidence across it. Past RepublishWait the recording stops.
-func (s *Service) holdAsync(ss *session) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		s.hold(ss)
-	}()
-}
+func (s *Service) holdAsync(ss *session) { s.goAsync(func() { s.hold(ss) }) }
 
 func (s *Service) hold(ss *session) {
 	ss.op.Lock()

@@ -184,6 +184,12 @@ func (s *Service) StreamUnpublished(p *sfu.Participant) {
 // stopAsync stops a recording on a goroutine of the service's, so the
 // caller (the media core's unpublish) does not wait for the file's end.
 func (s *Service) stopAsync(id string) {
+	s.goAsync(func() { _, _ = s.Stop(id) })
+}
+
+// goAsync runs f on a goroutine the service owns (Close waits for it),
+// unless the service is closing.
+func (s *Service) goAsync(f func()) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -193,7 +199,7 @@ func (s *Service) stopAsync(id string) {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		_, _ = s.Stop(id)
+		f()
 	}()
 }
 

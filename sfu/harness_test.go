@@ -297,21 +297,27 @@ func (sp *synthPublisher) readRTCP(sender *webrtc.RTPSender, rid string) {
 // SFU's answer.
 func negotiatePublish(t testing.TB, tp *testPeer, pc *webrtc.PeerConnection) {
 	t.Helper()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offerSDP, err := setLocalAndGather(pc, offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ans, err := tp.part.Publish(offerSDP, false, false)
+	ans, err := tp.part.Publish(gatheredOffer(t, pc), false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// gatheredOffer makes pc's offer, with its candidates.
+func gatheredOffer(t testing.TB, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdp, err := setLocalAndGather(pc, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdp
 }
 
 func (sp *synthPublisher) close() {

@@ -345,14 +345,7 @@ func TestPublishMakesItsConnectionOutsideTheLock(t *testing.T) {
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	offerSDP, err := setLocalAndGather(pc, offer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	offerSDP := gatheredOffer(t, pc)
 	published := make(chan error, 1)
 	go func() {
 		_, err := tp.part.Publish(offerSDP, false, false)

@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/stoa-video/stoa/signaling"
 	"github.com/stoa-video/stoa/signaling/client"
 )
 
@@ -115,32 +113,8 @@ func TestMetricsBehindOperatorKey(t *testing.T) {
 	publishCustomer(t, p, frames) // room R, uid cust, recorded by the default policy
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	agent, err := client.Dial(ctx, client.Options{URL: p.wsURL(), Token: agentToken, API: loopbackAPI(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	agent := watchCustomer(ctx, t, p, agentToken, nil)
 	defer agent.Close()
-	agent.OnTrack(func(_ string, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-		}
-	})
-	published := false
-	for _, st := range agent.Joined().Streams {
-		published = published || st.UID == "cust"
-	}
-	if !published {
-		if _, err := agent.WaitEvent(ctx, signaling.TypeStreamAdded, func(m signaling.Message) bool {
-			return m.Stream != nil && m.Stream.UID == "cust"
-		}); err != nil {
-			t.Fatalf("the customer's stream never reached the agent: %v", err)
-		}
-	}
-	if err := agent.Subscribe(ctx, "cust"); err != nil {
-		t.Fatal(err)
-	}
 
 	get := func(fams map[string]*dto.MetricFamily, name string) float64 {
 		v, _ := metricValue(fams, name)

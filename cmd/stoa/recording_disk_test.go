@@ -51,34 +51,9 @@ func TestRecordingOnAFullDisk(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	agent, err := client.Dial(ctx, client.Options{URL: p.wsURL(), Token: p.mint("R", "agent", "agent"), API: loopbackAPI(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agent.Close()
 	var received atomic.Int64
-	agent.OnTrack(func(_ string, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-			received.Add(1)
-		}
-	})
-	published := false
-	for _, st := range agent.Joined().Streams {
-		published = published || st.UID == "cust"
-	}
-	if !published {
-		if _, err := agent.WaitEvent(ctx, signaling.TypeStreamAdded, func(m signaling.Message) bool {
-			return m.Stream != nil && m.Stream.UID == "cust"
-		}); err != nil {
-			t.Fatalf("the customer's stream never reached the agent: %v", err)
-		}
-	}
-	if err := agent.Subscribe(ctx, "cust"); err != nil {
-		t.Fatal(err)
-	}
+	agent := watchCustomer(ctx, t, p, p.mint("R", "agent", "agent"), &received)
+	defer agent.Close()
 
 	isFailed := func(m signaling.Message) bool { return m.UID == "cust" }
 	failed, err := agent.WaitEvent(ctx, "recording-failed", isFailed)
@@ -136,6 +111,44 @@ func TestRecordingOnAFullDisk(t *testing.T) {
 		t.Errorf("the kept part lasts %.2f s, want the seconds written before the disk filled", dur)
 	}
 	t.Logf("disk full at 256 KiB: recording-failed %q; %s kept, %.2f s that play; the agent received %d packets after", failed.Reason, file, dur, received.Load()-at)
+}
+
+// watchCustomer joins room R with token and subscribes to the customer's
+// stream once it is there, counting the packets it receives in received
+// (if set).
+func watchCustomer(ctx context.Context, t *testing.T, p *stoaProc, token string, received *atomic.Int64) *client.Client {
+	t.Helper()
+	agent, err := client.Dial(ctx, client.Options{URL: p.wsURL(), Token: token, API: loopbackAPI(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.OnTrack(func(_ string, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			if received != nil {
+				received.Add(1)
+			}
+		}
+	})
+	published := false
+	for _, st := range agent.Joined().Streams {
+		published = published || st.UID == "cust"
+	}
+	if !published {
+		if _, err := agent.WaitEvent(ctx, signaling.TypeStreamAdded, func(m signaling.Message) bool {
+			return m.Stream != nil && m.Stream.UID == "cust"
+		}); err != nil {
+			agent.Close()
+			t.Fatalf("the customer's stream never reached the agent: %v", err)
+		}
+	}
+	if err := agent.Subscribe(ctx, "cust"); err != nil {
+		agent.Close()
+		t.Fatal(err)
+	}
+	return agent
 }
 
 // fetchFile downloads path from the server with the operator key into dst.
