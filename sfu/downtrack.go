@@ -61,6 +61,9 @@ type RTPDownTrack struct {
 
 	packets, octets, dropped, nacks, retransmits, plis, replayed, switches atomic.Uint64
 	lossFraction                                                           atomic.Uint32
+	// lossAt is when the subscriber last reported congestion (loss of
+	// congestedLoss or more), in Unix nanoseconds.
+	lossAt atomic.Int64
 	// What the subscriber's receiver reports say, cumulatively (see rr.go).
 	rr receiverReports
 }
@@ -483,11 +486,15 @@ func (d *RTPDownTrack) HandleRTCP(pkts []rtcp.Packet) {
 			if len(d.set.list()) > 1 {
 				d.chooseLayer()
 			} else if u := d.set.top(); u != nil {
-				u.ReceiverEstimate(d, uint64(p.Bitrate))
+				congested := time.Since(time.Unix(0, d.lossAt.Load())) < congestionHold
+				u.ReceiverEstimate(d, uint64(p.Bitrate), congested)
 			}
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
 				d.lossFraction.Store(uint32(r.FractionLost))
+				if r.FractionLost >= congestedLoss {
+					d.lossAt.Store(time.Now().UnixNano())
+				}
 				d.rr.take(r, d.clockRate(), time.Now())
 			}
 			if len(p.Reports) > 0 && len(d.set.list()) > 1 {

@@ -211,24 +211,38 @@ func TestDownTrackStartsAtKeyframeAndRewritesHeader(t *testing.T) {
 	}
 }
 
+// A viewer's REMB reaches the publisher as a cap only while that viewer
+// reports loss; without loss the publisher is left to its own estimate
+// (uncapped), so one dip in a viewer's estimate cannot hold the call low.
 func TestREMBReachesPublisherAsLowestEstimate(t *testing.T) {
 	var sent []rtcp.Packet
 	up := NewUpTrack("video", webrtc.RTPCodecTypeVideo, vp8Codec(), 77, func(p []rtcp.Packet) error {
 		sent = append(sent, p...)
 		return nil
 	})
+	last := func() *rtcp.ReceiverEstimatedMaximumBitrate {
+		var r *rtcp.ReceiverEstimatedMaximumBitrate
+		for _, p := range sent {
+			if x, ok := p.(*rtcp.ReceiverEstimatedMaximumBitrate); ok {
+				r = x
+			}
+		}
+		return r
+	}
 	a, b := boundDownTrack(up, &recordingWriter{}, 1, 96), boundDownTrack(up, &recordingWriter{}, 2, 96)
 	b.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 300_000}})
 	up.rembLast = time.Time{} // next estimate is due at once
 	a.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 900_000}})
-	var last *rtcp.ReceiverEstimatedMaximumBitrate
-	for _, p := range sent {
-		if r, ok := p.(*rtcp.ReceiverEstimatedMaximumBitrate); ok {
-			last = r
-		}
+	if r := last(); r == nil || r.Bitrate != uncappedREMB || len(r.SSRCs) != 1 || r.SSRCs[0] != 77 {
+		t.Fatalf("no viewer losing packets: publisher got REMB %+v, want %d (uncapped) for SSRC 77", r, uncappedREMB)
 	}
-	if last == nil || last.Bitrate != 300_000 || len(last.SSRCs) != 1 || last.SSRCs[0] != 77 {
-		t.Fatalf("publisher got REMB %+v, want 300000 bps for SSRC 77", last)
+	// b reports 10 % loss: its estimate is now a cap.
+	b.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{SSRC: 2, FractionLost: 26}}}})
+	b.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 300_000}})
+	up.rembLast = time.Time{}
+	a.HandleRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 900_000}})
+	if r := last(); r == nil || r.Bitrate != 300_000 {
+		t.Fatalf("a congested viewer at 300 kbit/s: publisher got REMB %+v, want 300000", r)
 	}
 }
 

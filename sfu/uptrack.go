@@ -162,14 +162,31 @@ func (u *LocalUpTrack) RemoveDownTrack(d DownTrack) {
 // rembInterval is how often the publisher is told the subscribers' bandwidth.
 const rembInterval = time.Second
 
-// ReceiverEstimate records a subscriber's REMB estimate and, at most once
-// per rembInterval, tells the publisher of a track without simulcast the
-// estimate that serves most of its viewers: the lowest one among the best
-// 80 % of them. A one-to-one call adapts to its one viewer; in a room of many
-// viewers, one weak viewer no longer caps everyone's quality.
-func (u *LocalUpTrack) ReceiverEstimate(from DownTrack, bps uint64) {
+// A viewer's estimate caps the publisher only while the viewer is
+// congested: it reported loss of congestedLoss or more within the last
+// congestionHold. A browser's receive-side estimate grows to little more
+// than what arrives, and an SFU that forwards does not probe: relayed as it
+// came, one dip (a burst of replayed frames, a busy machine) held a
+// one-to-one call at 20 kbit/s for good, the encoder sending less and the
+// estimate staying as low. Without congestion the publisher is told
+// uncappedREMB, so its own send-side estimate (TWCC to the server) governs.
+const (
+	congestionHold = 10 * time.Second
+	uncappedREMB   = 20_000_000
+)
+
+// ReceiverEstimate records a subscriber's REMB estimate, a cap only when
+// congested says the subscriber is losing packets, and, at most once per
+// rembInterval, tells the publisher of a track without simulcast the cap
+// that serves most of its viewers: the lowest one among the best 80 % of
+// them. A one-to-one call adapts to its one viewer's congestion; in a room
+// of many viewers, one weak viewer no longer caps everyone's quality.
+func (u *LocalUpTrack) ReceiverEstimate(from DownTrack, bps uint64, congested bool) {
 	if u.sendRTCP == nil || !u.relayREMB.Load() {
 		return
+	}
+	if !congested {
+		bps = uncappedREMB
 	}
 	u.rembMu.Lock()
 	if u.rembEst == nil {
@@ -188,7 +205,7 @@ func (u *LocalUpTrack) ReceiverEstimate(from DownTrack, bps uint64) {
 	}
 	u.rembMu.Unlock()
 	slices.Sort(ests)
-	chosen := ests[len(ests)/5]
+	chosen := min(ests[len(ests)/5], uncappedREMB)
 	_ = u.sendRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(chosen), SSRCs: []uint32{u.ssrc}}})
 }
 
