@@ -69,6 +69,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParsePing -fuzztime 20s ./sfu/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeLogBatch -fuzztime 20s ./callcenter/
 	$(GO) test -run '^$$' -fuzz FuzzEndInfo -fuzztime 20s ./callcenter/
+	$(GO) test -run '^$$' -fuzz FuzzParseSDPFrag -fuzztime 20s ./live/
 
 clean:
 	rm -rf bin

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
+	"github.com/stoa-video/stoa/live"
 	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/recorder"
 	"github.com/stoa-video/stoa/sfu"
@@ -64,6 +65,8 @@ type Options struct {
 	// Calls serves the call center's routes; a zero CallCenter answers them
 	// 503 calls_off.
 	Calls CallCenter
+	// WHIP serves /whip/ (hosts publishing over WHIP); nil answers 404.
+	WHIP *live.WHIP
 	// Limits bounds heavy jobs and claim request rates.
 	Limits Limits
 	Logger *slog.Logger
@@ -154,8 +157,8 @@ func New(o Options) *Server {
 	return s
 }
 
-// Handler routes the snapshot, face, OCR, recording, stats and call center
-// endpoints behind the Gate's guard.
+// Handler routes the snapshot, face, OCR, recording, stats, call center and
+// WHIP endpoints behind the Gate's guard.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/rooms/{room}/participants/{uid}/snapshot", s.serveSnapshot)
@@ -190,6 +193,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/logs", s.servePostLogs)
 	mux.HandleFunc("GET /api/logs", s.serveGetLogs)
 	mux.HandleFunc("GET /api/webhooks/deliveries", s.serveDeliveries)
+	mux.HandleFunc("POST /whip/{room}", s.serveWHIPPublish)
+	mux.HandleFunc("PATCH /whip/{room}/{id}", s.serveWHIPSession)
+	mux.HandleFunc("DELETE /whip/{room}/{id}", s.serveWHIPSession)
 	return s.opts.Gate.Guard(mux)
 }
 

@@ -73,7 +73,9 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	for _, path := range []string{"/ws", "/api/token", "/api/info", "/healthz"} {
 		mux.Handle(path, sig.Handler())
 	}
-	mux.Handle("/api/", api.New(c.api).Handler())
+	apiRoutes := api.New(c.api).Handler()
+	mux.Handle("/api/", apiRoutes)
+	mux.Handle("/whip/", apiRoutes)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		sig.Close()
@@ -100,19 +102,7 @@ func (ts *testServer) dial(ctx context.Context, room, uid string, role signaling
 // dialTagged is dial with a tag in the token (customer, agent).
 func (ts *testServer) dialTagged(ctx context.Context, room, uid string, role signaling.Role, tag string) *client.Client {
 	ts.t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		ts.t.Fatal(err)
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		ts.t.Fatal(err)
-	}
-	s := webrtc.SettingEngine{}
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	loopback := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
+	loopback := loopbackAPI(ts.t)
 	tok, _, err := ts.tokens.Issue(room, uid, role, tag, time.Hour)
 	if err != nil {
 		ts.t.Fatal(err)
@@ -124,6 +114,25 @@ func (ts *testServer) dialTagged(ctx context.Context, room, uid string, role sig
 	}
 	ts.t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// loopbackAPI is a pion API with the default codecs and interceptors whose
+// candidates are on 127.0.0.1 only.
+func loopbackAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		t.Fatal(err)
+	}
+	s := webrtc.SettingEngine{}
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))
 }
 
 // post sends body to the API with the operator key and decodes the JSON reply.

@@ -22,6 +22,7 @@ import (
 	"github.com/stoa-video/stoa/callcenter"
 	"github.com/stoa-video/stoa/face"
 	"github.com/stoa-video/stoa/limit"
+	"github.com/stoa-video/stoa/live"
 	"github.com/stoa-video/stoa/metrics"
 	"github.com/stoa-video/stoa/ocr"
 	"github.com/stoa-video/stoa/recorder"
@@ -215,13 +216,17 @@ func serve(args []string) error {
 	if ocrErr == nil {
 		apiOpts.OCR = reader
 	}
+	whip := live.NewWHIP(media, 0, log)
+	apiOpts.WHIP = whip
 	// The websocket and the token API are signaling's; the rest of /api/ is the API's.
 	mux := http.NewServeMux()
 	sigRoutes := sig.Handler()
 	for _, path := range []string{"/ws", "/api/token", "/api/info", "/healthz"} {
 		mux.Handle(path, sigRoutes)
 	}
-	mux.Handle("/api/", api.New(apiOpts).Handler())
+	apiRoutes := api.New(apiOpts).Handler()
+	mux.Handle("/api/", apiRoutes)
+	mux.Handle("/whip/", apiRoutes)
 	mux.Handle("/", webui.Handler())
 	if cfg.Metrics.Listen == "" {
 		mux.Handle("/metrics", metricsBehindKey(sig, stats.Handler()))
@@ -294,6 +299,7 @@ func serve(args []string) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("http server shutdown: requests still open", "err", err)
 	}
+	whip.Close()
 	sig.Close()
 	return nil
 }
