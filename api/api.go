@@ -65,8 +65,9 @@ type Options struct {
 	// Calls serves the call center's routes; a zero CallCenter answers them
 	// 503 calls_off.
 	Calls CallCenter
-	// WHIP serves /whip/ (hosts publishing over WHIP); nil answers 404.
-	WHIP *live.WHIP
+	// Live serves /whip/ and /whep/ (hosts publishing over WHIP, viewers
+	// watching over WHEP); nil answers 404.
+	Live *live.Service
 	// Limits bounds heavy jobs and claim request rates.
 	Limits Limits
 	Logger *slog.Logger
@@ -157,8 +158,8 @@ func New(o Options) *Server {
 	return s
 }
 
-// Handler routes the snapshot, face, OCR, recording, stats, call center and
-// WHIP endpoints behind the Gate's guard.
+// Handler routes the snapshot, face, OCR, recording, stats, call center,
+// WHIP and WHEP endpoints behind the Gate's guard.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/rooms/{room}/participants/{uid}/snapshot", s.serveSnapshot)
@@ -196,6 +197,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /whip/{room}", s.serveWHIPPublish)
 	mux.HandleFunc("PATCH /whip/{room}/{id}", s.serveWHIPSession)
 	mux.HandleFunc("DELETE /whip/{room}/{id}", s.serveWHIPSession)
+	mux.HandleFunc("POST /whep/{room}", s.serveWHEPWatch)
+	mux.HandleFunc("PATCH /whep/{room}/{id}", s.serveWHIPSession)
+	mux.HandleFunc("DELETE /whep/{room}/{id}", s.serveWHIPSession)
 	return s.opts.Gate.Guard(mux)
 }
 

@@ -76,6 +76,7 @@ func newTestServer(t testing.TB, opts ...serverOption) *testServer {
 	apiRoutes := api.New(c.api).Handler()
 	mux.Handle("/api/", apiRoutes)
 	mux.Handle("/whip/", apiRoutes)
+	mux.Handle("/whep/", apiRoutes)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		sig.Close()

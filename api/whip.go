@@ -18,12 +18,12 @@ const maxSDP = 64 << 10
 // token of the room publishes, 201 with the answer and the session's
 // Location; PATCH there adds trickled candidates; DELETE ends it.
 func (s *Server) serveWHIPPublish(w http.ResponseWriter, r *http.Request) {
-	if s.opts.WHIP == nil {
+	if s.opts.Live == nil {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "WHIP is not served here")
 		return
 	}
 	room := r.PathValue("room")
-	claims, ok := s.whipHost(w, r, room)
+	claims, ok := s.liveCaller(w, r, room, signaling.RoleHost)
 	if !ok {
 		return
 	}
@@ -31,8 +31,42 @@ func (s *Server) serveWHIPPublish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, answer, err := s.opts.WHIP.Publish(room, claims.UID, claims.Tag, offer)
+	id, answer, err := s.opts.Live.Publish(room, claims.UID, claims.Tag, offer)
+	s.answerSession(w, "/whip/"+room+"/", id, answer, err)
+}
+
+// WHEP (draft-ietf-wish-whep): POST /whep/{room}[?host=UID] with the
+// viewer's offer and a token of the room (audience is enough) watches the
+// room's host, 201 with the answer and the session's Location; PATCH and
+// DELETE as for WHIP.
+func (s *Server) serveWHEPWatch(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Live == nil {
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "WHEP is not served here")
+		return
+	}
+	room := r.PathValue("room")
+	claims, ok := s.liveCaller(w, r, room, signaling.RoleAudience)
+	if !ok {
+		return
+	}
+	offer, ok := readBody(w, r, "application/sdp")
+	if !ok {
+		return
+	}
+	id, answer, err := s.opts.Live.Watch(room, claims.UID, claims.Tag, r.URL.Query().Get("host"), offer)
+	s.answerSession(w, "/whep/"+room+"/", id, answer, err)
+}
+
+// answerSession answers a WHIP or WHEP POST: 201 with the SDP answer and
+// the session's Location, or the error's status.
+func (s *Server) answerSession(w http.ResponseWriter, prefix, id, answer string, err error) {
 	switch {
+	case errors.Is(err, live.ErrNoHost), errors.Is(err, sfu.ErrStreamNotFound):
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeStreamNotFound, err.Error())
+		return
+	case errors.Is(err, live.ErrInUse):
+		signaling.WriteHTTPError(w, http.StatusConflict, signaling.CodeAlreadyJoined, err.Error())
+		return
 	case errors.Is(err, live.ErrTooMany), errors.Is(err, sfu.ErrTooManyRooms):
 		signaling.WriteHTTPError(w, http.StatusServiceUnavailable, signaling.CodeServerFull, err.Error())
 		return
@@ -47,34 +81,34 @@ func (s *Server) serveWHIPPublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whip/"+room+"/"+id)
+	w.Header().Set("Location", prefix+id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
 
-// serveWHIPSession takes PATCH (trickle ICE) and DELETE on a WHIP session,
-// from the host that made it.
+// serveWHIPSession takes PATCH (trickle ICE) and DELETE on a WHIP or WHEP
+// session, from the client that made it (a token of the same uid).
 func (s *Server) serveWHIPSession(w http.ResponseWriter, r *http.Request) {
-	if s.opts.WHIP == nil {
+	if s.opts.Live == nil {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "WHIP is not served here")
 		return
 	}
 	room, id := r.PathValue("room"), r.PathValue("id")
-	claims, ok := s.whipHost(w, r, room)
+	claims, ok := s.liveCaller(w, r, room, signaling.RoleAudience)
 	if !ok {
 		return
 	}
-	owner, err := s.opts.WHIP.Owner(room, id)
+	owner, err := s.opts.Live.Owner(room, id)
 	if err != nil {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeSessionNotFound, err.Error())
 		return
 	}
 	if owner != claims.UID {
-		signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeForbidden, "the session is another host's")
+		signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeForbidden, "the session is another participant's")
 		return
 	}
 	if r.Method == http.MethodDelete {
-		if err := s.opts.WHIP.End(room, id); err != nil {
+		if err := s.opts.Live.End(room, id); err != nil {
 			signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeSessionNotFound, err.Error())
 			return
 		}
@@ -85,7 +119,7 @@ func (s *Server) serveWHIPSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	switch err := s.opts.WHIP.Trickle(room, id, frag); {
+	switch err := s.opts.Live.Trickle(room, id, frag); {
 	case errors.Is(err, live.ErrNoSession):
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeSessionNotFound, err.Error())
 	case errors.Is(err, live.ErrICERestart):
@@ -97,18 +131,19 @@ func (s *Server) serveWHIPSession(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// whipHost admits a request that carries a host token of room, answering
-// 401 (no or a bad token) or 403 (another room, an audience token) itself.
-func (s *Server) whipHost(w http.ResponseWriter, r *http.Request, room string) (*signaling.Claims, bool) {
+// liveCaller admits a request that carries a token of room whose role
+// allows want, answering 401 (no or a bad token) or 403 (another room, an
+// audience token where a host's is needed) itself.
+func (s *Server) liveCaller(w http.ResponseWriter, r *http.Request, room string, want signaling.Role) (*signaling.Claims, bool) {
 	c := s.opts.Gate.Caller(r)
 	switch {
 	case c.Claims == nil:
-		s.opts.Gate.Unauthorized(w, r, c.Refused, "a host token of this room is required (Authorization: Bearer TOKEN)")
+		s.opts.Gate.Unauthorized(w, r, c.Refused, "a token of this room is required (Authorization: Bearer TOKEN)")
 		return nil, false
 	case c.Claims.Room != room:
 		signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeForbidden, "the token is for another room")
 		return nil, false
-	case !c.Claims.Role.Allows(signaling.RoleHost):
+	case !c.Claims.Role.Allows(want):
 		signaling.WriteHTTPError(w, http.StatusForbidden, signaling.CodeRoleNotAllowed, "an audience token may watch, not publish")
 		return nil, false
 	}

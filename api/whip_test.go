@@ -17,10 +17,10 @@ import (
 )
 
 // withWHIP serves /whip/ and hands the test the service.
-func withWHIP(w **live.WHIP) serverOption {
+func withLive(w **live.Service) serverOption {
 	return func(c *testConfig) {
-		*w = live.NewWHIP(c.api.SFU, 0, quietLogger())
-		c.api.WHIP = *w
+		*w = live.New(c.api.SFU, 0, quietLogger())
+		c.api.Live = *w
 	}
 }
 
@@ -55,8 +55,8 @@ func whipRequest(t *testing.T, method, url, token, contentType, body string) (in
 func TestWHIPPublish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var whip *live.WHIP
-	ts := newTestServer(t, withWHIP(&whip))
+	var whip *live.Service
+	ts := newTestServer(t, withLive(&whip))
 	endpoint := ts.http.URL + "/whip/stage"
 	host := ts.token("stage", "obs", signaling.RoleHost)
 

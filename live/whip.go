@@ -1,7 +1,8 @@
 // Package live takes a live room's hosts and viewers over the streaming
-// protocols, each an up or down track on the sfu's seam. This file is WHIP
-// (RFC 9725): a host that publishes with one HTTP request instead of the
-// websocket (OBS, GStreamer's whipclientsink, hardware encoders).
+// protocols, each an up or down track on the sfu's seam. This file is the
+// sessions and WHIP (RFC 9725): a host that publishes with one HTTP request
+// instead of the websocket (OBS, GStreamer's whipclientsink, hardware
+// encoders); whep.go is WHEP, its viewers.
 package live
 
 import (
@@ -22,9 +23,9 @@ import (
 // Errors the HTTP layer maps to the RFC's status codes.
 var (
 	// ErrNoSession: no WHIP session by that id in that room (404).
-	ErrNoSession = errors.New("no such WHIP session")
+	ErrNoSession = errors.New("no such session")
 	// ErrTooMany: the server holds its limit of WHIP sessions (503).
-	ErrTooMany = errors.New("too many WHIP sessions")
+	ErrTooMany = errors.New("too many WHIP and WHEP sessions")
 	// ErrICERestart: the fragment asks for an ICE restart, which a WHIP
 	// session here does not do (422); the client publishes anew instead.
 	ErrICERestart = errors.New("ICE restarts are not supported: end the session and publish again")
@@ -32,22 +33,23 @@ var (
 	ErrBadFragment = errors.New("malformed trickle-ice-sdpfrag")
 )
 
-// DefaultMaxSessions bounds the WHIP sessions of a server by default.
+// DefaultMaxSessions bounds a server's WHIP and WHEP sessions by default.
 const DefaultMaxSessions = 1000
 
-// WHIP runs the server's WHIP sessions: each is a host of a live room whose
-// publication the client's offer makes, alive until DELETE, its connection
-// failing, or the same uid joining elsewhere.
-type WHIP struct {
+// Service runs the server's WHIP and WHEP sessions. A WHIP session is a
+// host of a live room whose publication the client's offer makes; a WHEP
+// session an audience member receiving one host. Each lives until DELETE,
+// its media ending, or the same uid joining elsewhere.
+type Service struct {
 	sfu *sfu.SFU
 	log *slog.Logger
 	max int
 
 	mu       sync.Mutex
-	sessions map[string]*whipSession
+	sessions map[string]*session
 }
 
-type whipSession struct {
+type session struct {
 	id, room, uid string
 	// part is set once the join returns (the listener may hear events
 	// before that).
@@ -55,34 +57,34 @@ type whipSession struct {
 	// ufrag is the client's ICE username fragment from its offer: a
 	// fragment with another one asks for an ICE restart.
 	ufrag string
+	// pc names the session's connection in its participant; watch is the
+	// host a WHEP session receives ("" for WHIP).
+	pc, watch string
 }
 
-// NewWHIP returns a WHIP service on media with at most maxSessions sessions
-// (0 means DefaultMaxSessions).
-func NewWHIP(media *sfu.SFU, maxSessions int, log *slog.Logger) *WHIP {
+// New returns the service on media with at most maxSessions sessions (0
+// means DefaultMaxSessions).
+func New(media *sfu.SFU, maxSessions int, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
 	if maxSessions <= 0 {
 		maxSessions = DefaultMaxSessions
 	}
-	return &WHIP{sfu: media, log: log, max: maxSessions, sessions: map[string]*whipSession{}}
+	return &Service{sfu: media, log: log, max: maxSessions, sessions: map[string]*session{}}
 }
 
 // Publish joins uid (tagged tag) to room, in live mode if it makes the room,
 // as a host publishing what offer sends, and returns the session's id and
 // the SDP answer (with the server's candidates: it gathers before
 // answering).
-func (w *WHIP) Publish(room, uid, tag, offer string) (id, answer string, err error) {
-	w.mu.Lock()
-	full := len(w.sessions) >= w.max
-	w.mu.Unlock()
-	if full {
-		return "", "", fmt.Errorf("whip %s/%s: %w (%d)", room, uid, ErrTooMany, w.max)
+func (w *Service) Publish(room, uid, tag, offer string) (id, answer string, err error) {
+	if err := w.room(); err != nil {
+		return "", "", fmt.Errorf("whip %s/%s: %w", room, uid, err)
 	}
-	s := &whipSession{id: newSessionID(), room: room, uid: uid, ufrag: sdpValue(offer, "a=ice-ufrag:")}
+	s := &session{id: newSessionID(), room: room, uid: uid, ufrag: sdpValue(offer, "a=ice-ufrag:"), pc: sfu.PubPC}
 	part, err := w.sfu.Join(room, sfu.JoinOptions{UID: uid, Tag: tag, Mode: sfu.ModeLive, Role: "host", CanPublish: true,
-		Listener: whipListener{w: w, s: s}})
+		Listener: listener{w: w, s: s}})
 	if err != nil {
 		return "", "", fmt.Errorf("whip %s/%s: %w", room, uid, err)
 	}
@@ -99,20 +101,30 @@ func (w *WHIP) Publish(room, uid, tag, offer string) (id, answer string, err err
 	return s.id, answer, nil
 }
 
+// room says whether another session fits.
+func (w *Service) room() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.sessions) >= w.max {
+		return fmt.Errorf("%w (%d)", ErrTooMany, w.max)
+	}
+	return nil
+}
+
 // session returns the session id of room.
-func (w *WHIP) session(room, id string) (*whipSession, error) {
+func (w *Service) session(room, id string) (*session, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s := w.sessions[id]
 	if s == nil || s.room != room {
-		return nil, fmt.Errorf("whip %s/%s: %w", room, id, ErrNoSession)
+		return nil, fmt.Errorf("%s/%s: %w", room, id, ErrNoSession)
 	}
 	return s, nil
 }
 
-// Owner returns the uid that publishes in session id of room, so the HTTP
-// layer can check that a PATCH or DELETE comes from that host.
-func (w *WHIP) Owner(room, id string) (string, error) {
+// Owner returns the uid of session id of room, so the HTTP layer can check
+// that a PATCH or DELETE comes from the client that made it.
+func (w *Service) Owner(room, id string) (string, error) {
 	s, err := w.session(room, id)
 	if err != nil {
 		return "", err
@@ -122,7 +134,7 @@ func (w *WHIP) Owner(room, id string) (string, error) {
 
 // Trickle adds the candidates of a trickle-ice-sdpfrag (RFC 8840) to the
 // session's connection.
-func (w *WHIP) Trickle(room, id, frag string) error {
+func (w *Service) Trickle(room, id, frag string) error {
 	s, err := w.session(room, id)
 	if err != nil {
 		return err
@@ -135,47 +147,48 @@ func (w *WHIP) Trickle(room, id, frag string) error {
 		return ErrICERestart
 	}
 	for _, c := range f.Candidates {
-		if err := s.part.Load().AddCandidate(sfu.PubPC, c); err != nil {
-			return fmt.Errorf("whip %s/%s: %w: %w", room, id, ErrBadFragment, err)
+		if err := s.part.Load().AddCandidate(s.pc, c); err != nil {
+			return fmt.Errorf("%s/%s: %w: %w", room, id, ErrBadFragment, err)
 		}
 	}
 	return nil
 }
 
-// End closes session id of room: the host leaves and its viewers are told.
-func (w *WHIP) End(room, id string) error {
+// End closes session id of room: its participant leaves (a host's viewers
+// are told).
+func (w *Service) End(room, id string) error {
 	s, err := w.session(room, id)
 	if err != nil {
 		return err
 	}
 	w.forget(s)
 	s.part.Load().Close("quit")
-	w.log.Info("whip session ended", "room", room, "uid", s.uid, "session", id)
+	w.log.Info("live session ended", "room", room, "uid", s.uid, "session", id)
 	return nil
 }
 
 // Close ends every session (the server shuts down).
-func (w *WHIP) Close() {
+func (w *Service) Close() {
 	w.mu.Lock()
-	all := make([]*whipSession, 0, len(w.sessions))
+	all := make([]*session, 0, len(w.sessions))
 	for _, s := range w.sessions {
 		all = append(all, s)
 	}
-	w.sessions = map[string]*whipSession{}
+	w.sessions = map[string]*session{}
 	w.mu.Unlock()
 	for _, s := range all {
 		s.part.Load().Close("server-shutdown")
 	}
 }
 
-// Sessions is how many WHIP sessions run.
-func (w *WHIP) Sessions() int {
+// Sessions is how many WHIP and WHEP sessions run.
+func (w *Service) Sessions() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.sessions)
 }
 
-func (w *WHIP) forget(s *whipSession) {
+func (w *Service) forget(s *session) {
 	w.mu.Lock()
 	if w.sessions[s.id] == s {
 		delete(w.sessions, s.id)
@@ -183,18 +196,21 @@ func (w *WHIP) forget(s *whipSession) {
 	w.mu.Unlock()
 }
 
-// whipListener takes a WHIP host's events: nobody reads them but the end
-// of the session, when the same uid joined elsewhere (it was replaced) or
-// the publication ended (its connection failed).
-type whipListener struct {
-	w *WHIP
-	s *whipSession
+// listener takes a session participant's events: nobody reads them but
+// the end of the session, when the same uid joined elsewhere (it was
+// replaced), a WHIP host's publication ended (its connection failed), or
+// the host a WHEP viewer receives stopped or left.
+type listener struct {
+	w *Service
+	s *session
 }
 
-func (l whipListener) Notify(ev sfu.Event) {
+func (l listener) Notify(ev sfu.Event) {
+	mine, watched := ev.UID == l.s.uid, l.s.watch != "" && ev.UID == l.s.watch
 	switch {
-	case ev.Type == sfu.EventPeerLeave && ev.UID == l.s.uid, // replaced by a newer join of the uid
-		ev.Type == sfu.EventRoleChanged && ev.UID == l.s.uid && ev.Role == "audience": // the publication ended
+	case ev.Type == sfu.EventPeerLeave && (mine || watched),
+		ev.Type == sfu.EventRoleChanged && mine && ev.Role == "audience" && l.s.watch == "",
+		ev.Type == sfu.EventStreamRemoved && watched:
 		l.w.forget(l.s)
 		if p := l.s.part.Load(); p != nil {
 			go p.Close("quit") // not on the notifier's goroutine

@@ -26,24 +26,90 @@ type subscription struct {
 // the offer for it reaches the Listener. Subscribing again to the same
 // publication changes nothing and returns ErrAlreadySubscribed.
 func (p *Participant) Subscribe(uid string) error {
+	sub, sets, err := p.newSub(uid)
+	if err != nil {
+		return err
+	}
+	pc, err := p.room.sfu.newDownPC()
+	if err != nil {
+		p.removeSub(sub)
+		return fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
+	}
+	err = p.bindSub(sub, pc, sets, func(d *RTPDownTrack) (*webrtc.RTPSender, error) {
+		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return nil, err
+		}
+		return tr.Sender(), nil
+	})
+	if err != nil || sub.pc == nil {
+		return err
+	}
+	return p.sendOffer(sub, false)
+}
+
+// SubscribeOffer starts receiving publisher uid's stream on a new
+// PeerConnection that the viewer offers (WHEP: its offer has receive-only
+// audio and video), and returns the answer, with the server's candidates.
+func (p *Participant) SubscribeOffer(uid, offer string) (string, error) {
+	sub, sets, err := p.newSub(uid)
+	if err != nil {
+		return "", err
+	}
+	pc, err := p.room.sfu.newDownPC()
+	if err != nil {
+		p.removeSub(sub)
+		return "", fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		p.removeSub(sub)
+		_ = pc.Close()
+		return "", fmt.Errorf("%w: subscribe %s to %s: %v", ErrInvalidSDP, p.uid, uid, err)
+	}
+	err = p.bindSub(sub, pc, sets, func(d *RTPDownTrack) (*webrtc.RTPSender, error) { return pc.AddTrack(d) })
+	if err != nil {
+		return "", err
+	}
+	if sub.pc == nil {
+		return "", fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, ErrClosed)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		p.dropSubscription(uid)
+		return "", fmt.Errorf("%w: answer %s for %s: %v", ErrInvalidSDP, p.uid, uid, err)
+	}
+	sdp, err := setLocalAndGather(pc, answer)
+	if err != nil {
+		p.dropSubscription(uid)
+		return "", fmt.Errorf("answer %s for %s: %w", p.uid, uid, err)
+	}
+	p.mu.Lock()
+	sub.remoteSet = true
+	p.mu.Unlock()
+	return sdp, nil
+}
+
+// newSub registers a subscription of p to uid's current publication and
+// returns it with the publication's layer sets.
+func (p *Participant) newSub(uid string) (*subscription, []*layerSet, error) {
 	pubr := p.room.Participant(uid)
 	if pubr == nil || pubr == p {
-		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+		return nil, nil, fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
 	}
 	sets := pubr.layerSets()
 	if _, ok := pubr.streamInfo(); !ok || len(sets) == 0 {
-		return fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+		return nil, nil, fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return ErrClosed
+		return nil, nil, ErrClosed
 	}
 	var stale *subscription
 	if old, ok := p.subs[uid]; ok {
 		if len(old.sets) > 0 && old.sets[0] == sets[0] {
 			p.mu.Unlock()
-			return ErrAlreadySubscribed
+			return nil, nil, ErrAlreadySubscribed
 		}
 		stale = old // a subscription to an earlier publication of the same uid
 	}
@@ -53,26 +119,30 @@ func (p *Participant) Subscribe(uid string) error {
 	if stale != nil {
 		closeSub(stale, &p.room.sfu.retired)
 	}
+	return sub, sets, nil
+}
 
-	pc, err := p.room.sfu.newDownPC()
-	if err != nil {
-		p.removeSub(sub)
-		return fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
-	}
+// bindSub gives sub its connection pc and a down track per layer set, each
+// added to pc by addTrack, and starts their RTCP readers. When the
+// subscription was dropped (or p closed) meanwhile it closes pc and leaves
+// sub.pc nil.
+func (p *Participant) bindSub(sub *subscription, pc *webrtc.PeerConnection, sets []*layerSet,
+	addTrack func(*RTPDownTrack) (*webrtc.RTPSender, error)) error {
+	uid := sub.publisher
 	downs := make([]*RTPDownTrack, 0, len(sets))
 	senders := make([]*webrtc.RTPSender, 0, len(sets))
 	for _, set := range sets {
 		d := newRTPDownTrack(set.id, uid, set)
 		d.sendRTCP = pc.WriteRTCP
 		d.connecting.Store(true) // until the connection is up (below)
-		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		sender, err := addTrack(d)
 		if err != nil {
 			p.removeSub(sub)
 			_ = pc.Close()
 			return fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, set.id, err)
 		}
 		downs = append(downs, d)
-		senders = append(senders, tr.Sender())
+		senders = append(senders, sender)
 	}
 	p.mu.Lock()
 	if p.subs[uid] != sub {
@@ -111,7 +181,7 @@ func (p *Participant) Subscribe(uid string) error {
 			p.notify(Event{Type: EventSubscribed, UID: uid, PC: name})
 		}
 	})
-	return p.sendOffer(sub, false)
+	return nil
 }
 
 func (p *Participant) sendOffer(sub *subscription, restart bool) error {

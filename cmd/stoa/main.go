@@ -216,8 +216,8 @@ func serve(args []string) error {
 	if ocrErr == nil {
 		apiOpts.OCR = reader
 	}
-	whip := live.NewWHIP(media, 0, log)
-	apiOpts.WHIP = whip
+	streams := live.New(media, 0, log)
+	apiOpts.Live = streams
 	// The websocket and the token API are signaling's; the rest of /api/ is the API's.
 	mux := http.NewServeMux()
 	sigRoutes := sig.Handler()
@@ -227,6 +227,7 @@ func serve(args []string) error {
 	apiRoutes := api.New(apiOpts).Handler()
 	mux.Handle("/api/", apiRoutes)
 	mux.Handle("/whip/", apiRoutes)
+	mux.Handle("/whep/", apiRoutes)
 	mux.Handle("/", webui.Handler())
 	if cfg.Metrics.Listen == "" {
 		mux.Handle("/metrics", metricsBehindKey(sig, stats.Handler()))
@@ -299,7 +300,7 @@ func serve(args []string) error {
 	if err := hs.Shutdown(sctx); err != nil {
 		log.Warn("http server shutdown: requests still open", "err", err)
 	}
-	whip.Close()
+	streams.Close()
 	sig.Close()
 	return nil
 }
