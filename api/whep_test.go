@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,4 +144,58 @@ func TestWHEPWatch(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// WHEP sessions made and ended by DELETE leave no goroutine behind: ten of
+// them, each connected and receiving, then deleted (the players closed
+// too), and the process is back to the goroutines it had.
+func TestWHEPSessionsLeaveNoGoroutines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var svc *live.Service
+	ts := newTestServer(t, withLive(&svc))
+	endpoint := ts.http.URL + "/whep/leak"
+	host := ts.dial(ctx, "leak", "host", signaling.RoleHost)
+	publishClip(ctx, t, host)
+	cycle := func(i int) {
+		v := newWHEPViewer(t)
+		var session string
+		for deadline := time.Now().Add(30 * time.Second); session == ""; {
+			code, hdr, answer := whipRequest(t, http.MethodPost, endpoint, ts.token("leak", "v", signaling.RoleAudience), "application/sdp", v.offer)
+			switch {
+			case code == http.StatusCreated:
+				if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+					t.Fatal(err)
+				}
+				session = ts.http.URL + hdr.Get("Location")
+			case time.Now().After(deadline):
+				t.Fatalf("cycle %d: WHEP POST %d %s", i, code, answer)
+			default:
+				time.Sleep(100 * time.Millisecond) // the host's stream is not announced yet
+			}
+		}
+		v.waitVideo(ctx, t, 5, "the WHEP viewer")
+		if code, _, body := whipRequest(t, http.MethodDelete, session, ts.token("leak", "v", signaling.RoleAudience), "", ""); code != http.StatusOK {
+			t.Fatalf("cycle %d: DELETE %d %s", i, code, body)
+		}
+		_ = v.pc.Close()
+	}
+	cycle(0) // warm-up: pools, the host's subscription machinery
+	time.Sleep(time.Second)
+	before := runtime.NumGoroutine()
+	for i := 1; i <= 10; i++ {
+		cycle(i)
+	}
+	after := runtime.NumGoroutine()
+	for deadline := time.Now().Add(30 * time.Second); after > before+3 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		after = runtime.NumGoroutine()
+	}
+	if after > before+3 {
+		t.Errorf("goroutines: %d before ten WHEP sessions, %d after they ended", before, after)
+	}
+	if n := svc.Sessions(); n != 0 {
+		t.Errorf("%d sessions after DELETE", n)
+	}
+	t.Logf("goroutines: %d before ten WHEP sessions, %d after", before, after)
 }
