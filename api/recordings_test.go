@@ -70,6 +70,12 @@ func publishCodec(ctx context.Context, t *testing.T, c *client.Client, codec str
 	if err := c.Publish(ctx, track); err != nil {
 		t.Fatal(err)
 	}
+	return play(track, clip.frames)
+}
+
+// play writes frames to track at 15 fps, looped; the function it returns
+// stops it (and may be called more than once).
+func play(track *webrtc.TrackLocalStaticSample, frames [][]byte) func() {
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -81,7 +87,7 @@ func publishCodec(ctx context.Context, t *testing.T, c *client.Client, codec str
 				return
 			case <-tick.C:
 			}
-			_ = track.WriteSample(media.Sample{Data: clip.frames[i%len(clip.frames)], Duration: time.Second / 15})
+			_ = track.WriteSample(media.Sample{Data: frames[i%len(frames)], Duration: time.Second / 15})
 		}
 	}()
 	var once sync.Once

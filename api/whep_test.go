@@ -45,16 +45,7 @@ func newWHEPViewer(t *testing.T) *whepViewer {
 			}
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	v.offer = pc.LocalDescription().SDP
+	v.offer = gatheredOffer(t, pc)
 	return v
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/stoa-video/stoa/live"
 	"github.com/stoa-video/stoa/sfu"
@@ -18,21 +19,7 @@ const maxSDP = 64 << 10
 // token of the room publishes, 201 with the answer and the session's
 // Location; PATCH there adds trickled candidates; DELETE ends it.
 func (s *Server) serveWHIPPublish(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Live == nil {
-		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "WHIP is not served here")
-		return
-	}
-	room := r.PathValue("room")
-	claims, ok := s.liveCaller(w, r, room, signaling.RoleHost)
-	if !ok {
-		return
-	}
-	offer, ok := readBody(w, r, "application/sdp")
-	if !ok {
-		return
-	}
-	id, answer, err := s.opts.Live.Publish(room, claims.UID, claims.Tag, offer)
-	s.answerSession(w, "/whip/"+room+"/", id, answer, err)
+	s.serveLivePost(w, r, "whip", signaling.RoleHost)
 }
 
 // WHEP (draft-ietf-wish-whep): POST /whep/{room}[?host=UID] with the
@@ -40,12 +27,18 @@ func (s *Server) serveWHIPPublish(w http.ResponseWriter, r *http.Request) {
 // room's host, 201 with the answer and the session's Location; PATCH and
 // DELETE as for WHIP.
 func (s *Server) serveWHEPWatch(w http.ResponseWriter, r *http.Request) {
+	s.serveLivePost(w, r, "whep", signaling.RoleAudience)
+}
+
+// serveLivePost admits a WHIP or WHEP offer from a token of the room whose
+// role allows want, and answers it.
+func (s *Server) serveLivePost(w http.ResponseWriter, r *http.Request, kind string, want signaling.Role) {
 	if s.opts.Live == nil {
-		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "WHEP is not served here")
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, strings.ToUpper(kind)+" is not served here")
 		return
 	}
 	room := r.PathValue("room")
-	claims, ok := s.liveCaller(w, r, room, signaling.RoleAudience)
+	claims, ok := s.liveCaller(w, r, room, want)
 	if !ok {
 		return
 	}
@@ -53,8 +46,14 @@ func (s *Server) serveWHEPWatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id, answer, err := s.opts.Live.Watch(room, claims.UID, claims.Tag, r.URL.Query().Get("host"), offer)
-	s.answerSession(w, "/whep/"+room+"/", id, answer, err)
+	var id, answer string
+	var err error
+	if kind == "whip" {
+		id, answer, err = s.opts.Live.Publish(room, claims.UID, claims.Tag, offer)
+	} else {
+		id, answer, err = s.opts.Live.Watch(room, claims.UID, claims.Tag, r.URL.Query().Get("host"), offer)
+	}
+	s.answerSession(w, "/"+kind+"/"+room+"/", id, answer, err)
 }
 
 // answerSession answers a WHIP or WHEP POST: 201 with the SDP answer and

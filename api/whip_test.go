@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/stoa-video/stoa/live"
 	"github.com/stoa-video/stoa/signaling"
@@ -72,16 +71,7 @@ func TestWHIPPublish(t *testing.T) {
 	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	offerSDP := pc.LocalDescription().SDP
+	offerSDP := gatheredOffer(t, pc)
 
 	for _, c := range []struct {
 		name, token, contentType, body string
@@ -111,23 +101,7 @@ func TestWHIPPublish(t *testing.T) {
 		t.Fatalf("the answer does not apply: %v", err)
 	}
 	session := ts.http.URL + hdr.Get("Location")
-	clip := makeClip(t, "vp8")
-	stop := make(chan struct{})
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		tick := time.NewTicker(time.Second / 15)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			_ = track.WriteSample(media.Sample{Data: clip.frames[i%len(clip.frames)], Duration: time.Second / 15})
-		}
-	}()
-	defer func() { close(stop); <-sent }()
+	defer play(track, makeClip(t, "vp8").frames)()
 
 	viewer := ts.dial(ctx, "stage", "fan", signaling.RoleAudience)
 	var received atomic.Int64
@@ -180,6 +154,22 @@ func TestWHIPPublish(t *testing.T) {
 	if n := whip.Sessions(); n != 0 {
 		t.Errorf("%d WHIP sessions after DELETE", n)
 	}
+}
+
+// gatheredOffer is pc's offer once ICE gathering is complete, as a WHIP or
+// WHEP client sends it (no trickle).
+func gatheredOffer(t *testing.T, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
 }
 
 // sdpLine is the value of sdp's first line starting with prefix.

@@ -7,13 +7,10 @@ import (
 	"testing"
 )
 
-// whipJS publishes the fake camera and microphone over WHIP with nothing
-// but RTCPeerConnection and fetch, as RFC 9725 describes; it resolves to
-// the session's Location.
-const whipJS = `(async (url, token) => {
-  const pc = new RTCPeerConnection();
-  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
-  for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+// offerJS is the half of RFC 9725's exchange that WHIP and WHEP share:
+// pc's offer, once ICE gathering is complete, POSTed to url with the
+// token, and the answer applied; it resolves to the session's Location.
+const offerJS = `async (pc, url, token) => {
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((done) => {
     if (pc.iceGatheringState === 'complete') return done();
@@ -22,11 +19,20 @@ const whipJS = `(async (url, token) => {
   });
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + token },
     body: pc.localDescription.sdp });
-  if (res.status !== 201) throw new Error('WHIP POST: ' + res.status + ' ' + (await res.text()));
+  if (res.status !== 201) throw new Error(url + ': ' + res.status + ' ' + (await res.text()));
   const location = res.headers.get('Location');
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
-  window.whip = { pc, location };
   return location;
+}`
+
+// whipJS publishes the fake camera and microphone over WHIP with nothing
+// but RTCPeerConnection and fetch; it resolves to the session's Location.
+const whipJS = `(async (url, token) => {
+  const pc = new RTCPeerConnection();
+  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+  for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+  window.whip = { pc, location: await (` + offerJS + `)(pc, url, token) };
+  return window.whip.location;
 })`
 
 // whepJS plays a WHEP stream the same way, into a <video id="v">.
@@ -39,19 +45,8 @@ const whepJS = `(async (url, token) => {
   document.body.append(video);
   const stream = new MediaStream();
   pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; };
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((done) => {
-    if (pc.iceGatheringState === 'complete') return done();
-    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
-    setTimeout(done, 3000);
-  });
-  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ' + token },
-    body: pc.localDescription.sdp });
-  if (res.status !== 201) throw new Error('WHEP POST: ' + res.status + ' ' + (await res.text()));
-  const location = res.headers.get('Location');
-  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
-  window.whep = { pc, location };
-  return location;
+  window.whep = { pc, location: await (` + offerJS + `)(pc, url, token) };
+  return window.whep.location;
 })`
 
 // A plain Chromium page publishes over WHIP and another plays it over WHEP,
