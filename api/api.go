@@ -198,6 +198,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PATCH /whip/{room}/{id}", s.serveWHIPSession)
 	mux.HandleFunc("DELETE /whip/{room}/{id}", s.serveWHIPSession)
 	mux.HandleFunc("POST /whep/{room}", s.serveWHEPWatch)
+	mux.HandleFunc("GET /api/rooms/{room}/live", s.serveLiveStatus)
 	mux.HandleFunc("PATCH /whep/{room}/{id}", s.serveWHIPSession)
 	mux.HandleFunc("DELETE /whep/{room}/{id}", s.serveWHIPSession)
 	return s.opts.Gate.Guard(mux)

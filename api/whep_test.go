@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"runtime"
 	"sync/atomic"
@@ -118,6 +119,31 @@ func TestWHEPWatch(t *testing.T) {
 	if n := svc.Sessions(); n != 3 {
 		t.Errorf("%d sessions, want 3 (the probe and two viewers)", n)
 	}
+	sdkViewer := ts.dial(ctx, "show", "sdk-fan", signaling.RoleHost) // an rtc room: joins as host, auto-subscribes
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		code, body := request(t, http.MethodGet, ts.http.URL+"/api/rooms/show/live", ts.token("show", "host", signaling.RoleHost), "")
+		var st struct {
+			Hosts []live.HostStatus `json:"hosts"`
+		}
+		_ = json.Unmarshal(body, &st)
+		h := live.HostStatus{}
+		if len(st.Hosts) == 1 {
+			h = st.Hosts[0]
+		}
+		if code == http.StatusOK && h.UID == "host" && h.Protocol == "sdk" && h.Codec == "vp8" && h.Bitrate > 0 &&
+			h.Viewers["whep"] == 3 && h.Viewers["sdk"] == 1 {
+			t.Logf("live status: %s", body)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /api/rooms/show/live: %d %s, want the host over sdk, vp8, a bitrate, 3 WHEP viewers and 1 SDK one", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, _ := request(t, http.MethodGet, ts.http.URL+"/api/rooms/show/live", ts.token("show", "fan", signaling.RoleAudience), ""); code != http.StatusForbidden {
+		t.Errorf("an audience token reading the live status: %d, want 403", code)
+	}
+	_ = sdkViewer.Close()
 
 	if code, _, body := whipRequest(t, http.MethodDelete, s1, ts.token("show", "v2", signaling.RoleAudience), "", ""); code != http.StatusForbidden {
 		t.Errorf("another viewer's DELETE: %d %s, want 403", code, body)

@@ -130,6 +130,28 @@ func (s *Server) serveWHIPSession(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveLiveStatus answers GET /api/rooms/{room}/live: the room's hosts,
+// how each publishes, its codec and bitrate, and its viewers per protocol;
+// for the operator or a host token of the room.
+func (s *Server) serveLiveStatus(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if c := s.opts.Gate.Caller(r); !c.Operator && !c.Dev {
+		if _, ok := s.liveCaller(w, r, room, signaling.RoleHost); !ok {
+			return
+		}
+	}
+	if s.opts.Live == nil {
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "live streaming is not served here")
+		return
+	}
+	hosts, ok := s.opts.Live.Status(room)
+	if !ok {
+		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeRoomNotFound, "nobody is connected in that room")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room, "hosts": hosts})
+}
+
 // liveCaller admits a request that carries a token of room whose role
 // allows want, answering 401 (no or a bad token) or 403 (another room, an
 // audience token where a host's is needed) itself.

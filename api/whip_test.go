@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -119,6 +120,15 @@ func TestWHIPPublish(t *testing.T) {
 			t.Fatalf("the viewer received %d packets of the WHIP host's video", received.Load())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+
+	code, body := request(t, http.MethodGet, ts.http.URL+"/api/rooms/stage/live", host, "")
+	var st struct {
+		Hosts []live.HostStatus `json:"hosts"`
+	}
+	if err := json.Unmarshal(body, &st); code != http.StatusOK || err != nil || len(st.Hosts) != 1 ||
+		st.Hosts[0].Protocol != "whip" || st.Hosts[0].Codec != "vp8" || st.Hosts[0].Viewers["sdk"] != 1 {
+		t.Errorf("GET /api/rooms/stage/live: %d %s, want the WHIP host sending VP8 to one SDK viewer", code, body)
 	}
 
 	frag := "a=ice-ufrag:" + sdpLine(offerSDP, "a=ice-ufrag:") + "\r\na=ice-pwd:" + sdpLine(offerSDP, "a=ice-pwd:") +

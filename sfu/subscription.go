@@ -326,6 +326,15 @@ func (p *Participant) RestartICE(pcName string) error {
 	return p.sendOffer(sub, true)
 }
 
+// Subscribed reports whether p receives uid's stream (a subscription with
+// its connection made), for the viewer counts of a live room's status.
+func (p *Participant) Subscribed(uid string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sub := p.subs[uid]
+	return sub != nil && sub.pc != nil
+}
+
 // DownTrackStats returns the counters of every down track of the
 // participant's subscriptions.
 func (p *Participant) DownTrackStats() []DownStats {
