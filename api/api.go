@@ -195,12 +195,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/logs", s.serveGetLogs)
 	mux.HandleFunc("GET /api/webhooks/deliveries", s.serveDeliveries)
 	mux.HandleFunc("POST /whip/{room}", s.serveWHIPPublish)
-	mux.HandleFunc("PATCH /whip/{room}/{id}", s.serveWHIPSession)
-	mux.HandleFunc("DELETE /whip/{room}/{id}", s.serveWHIPSession)
+	mux.HandleFunc("PATCH /whip/{room}/{id}", s.serveLiveSession)
+	mux.HandleFunc("DELETE /whip/{room}/{id}", s.serveLiveSession)
 	mux.HandleFunc("POST /whep/{room}", s.serveWHEPWatch)
 	mux.HandleFunc("GET /api/rooms/{room}/live", s.serveLiveStatus)
-	mux.HandleFunc("PATCH /whep/{room}/{id}", s.serveWHIPSession)
-	mux.HandleFunc("DELETE /whep/{room}/{id}", s.serveWHIPSession)
+	mux.HandleFunc("PATCH /whep/{room}/{id}", s.serveLiveSession)
+	mux.HandleFunc("DELETE /whep/{room}/{id}", s.serveLiveSession)
 	return s.opts.Gate.Guard(mux)
 }
 

@@ -85,9 +85,9 @@ func (s *Server) answerSession(w http.ResponseWriter, prefix, id, answer string,
 	_, _ = io.WriteString(w, answer)
 }
 
-// serveWHIPSession takes PATCH (trickle ICE) and DELETE on a WHIP or WHEP
+// serveLiveSession takes PATCH (trickle ICE) and DELETE on a WHIP or WHEP
 // session, from the client that made it (a token of the same uid).
-func (s *Server) serveWHIPSession(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveLiveSession(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Live == nil {
 		signaling.WriteHTTPError(w, http.StatusNotFound, signaling.CodeBadRequest, "WHIP is not served here")
 		return
@@ -136,7 +136,7 @@ func (s *Server) serveWHIPSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveLiveStatus(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
 	if c := s.opts.Gate.Caller(r); !c.Operator && !c.Dev {
-		if _, ok := s.liveCaller(w, r, room, signaling.RoleHost); !ok {
+		if _, ok := s.liveClaims(w, r, c, room, signaling.RoleHost); !ok {
 			return
 		}
 	}
@@ -156,7 +156,11 @@ func (s *Server) serveLiveStatus(w http.ResponseWriter, r *http.Request) {
 // allows want, answering 401 (no or a bad token) or 403 (another room, an
 // audience token where a host's is needed) itself.
 func (s *Server) liveCaller(w http.ResponseWriter, r *http.Request, room string, want signaling.Role) (*signaling.Claims, bool) {
-	c := s.opts.Gate.Caller(r)
+	return s.liveClaims(w, r, s.opts.Gate.Caller(r), room, want)
+}
+
+// liveClaims is liveCaller for a caller already verified.
+func (s *Server) liveClaims(w http.ResponseWriter, r *http.Request, c signaling.Caller, room string, want signaling.Role) (*signaling.Claims, bool) {
 	switch {
 	case c.Claims == nil:
 		s.opts.Gate.Unauthorized(w, r, c.Refused, "a token of this room is required (Authorization: Bearer TOKEN)")

@@ -20,7 +20,7 @@ var ErrInUse = errors.New("the token's uid is in the room already")
 // the viewer's offer makes (WHEP). It returns the session's id and the SDP
 // answer.
 func (w *Service) Watch(room, uid, tag, host, offer string) (id, answer string, err error) {
-	if err := w.room(); err != nil {
+	if err := w.checkCapacity(); err != nil {
 		return "", "", fmt.Errorf("whep %s/%s: %w", room, uid, err)
 	}
 	r := w.sfu.Room(room)
@@ -53,9 +53,6 @@ func (w *Service) Watch(room, uid, tag, host, offer string) (id, answer string, 
 		part.Close("quit")
 		return "", "", fmt.Errorf("whep %s/%s: %w", room, uid, err)
 	}
-	w.mu.Lock()
-	w.sessions[s.id] = s
-	w.mu.Unlock()
-	w.log.Info("whep session started", "room", room, "uid", uid, "host", s.watch, "session", s.id)
+	w.add(s, "whep")
 	return s.id, answer, nil
 }

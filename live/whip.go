@@ -79,7 +79,7 @@ func New(media *sfu.SFU, maxSessions int, log *slog.Logger) *Service {
 // the SDP answer (with the server's candidates: it gathers before
 // answering).
 func (w *Service) Publish(room, uid, tag, offer string) (id, answer string, err error) {
-	if err := w.room(); err != nil {
+	if err := w.checkCapacity(); err != nil {
 		return "", "", fmt.Errorf("whip %s/%s: %w", room, uid, err)
 	}
 	s := &session{id: newSessionID(), room: room, uid: uid, ufrag: sdpValue(offer, "a=ice-ufrag:"), pc: sfu.PubPC}
@@ -94,15 +94,20 @@ func (w *Service) Publish(room, uid, tag, offer string) (id, answer string, err 
 		part.Close("quit")
 		return "", "", fmt.Errorf("whip %s/%s: %w", room, uid, err)
 	}
-	w.mu.Lock()
-	w.sessions[s.id] = s
-	w.mu.Unlock()
-	w.log.Info("whip session started", "room", room, "uid", uid, "session", s.id)
+	w.add(s, "whip")
 	return s.id, answer, nil
 }
 
-// room says whether another session fits.
-func (w *Service) room() error {
+// add registers s, whose participant is joined and connected.
+func (w *Service) add(s *session, kind string) {
+	w.mu.Lock()
+	w.sessions[s.id] = s
+	w.mu.Unlock()
+	w.log.Info(kind+" session started", "room", s.room, "uid", s.uid, "host", s.watch, "session", s.id)
+}
+
+// checkCapacity says whether another session fits.
+func (w *Service) checkCapacity() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.sessions) >= w.max {

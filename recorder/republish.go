@@ -1,10 +1,6 @@
 package recorder
 
-import (
-	"time"
-
-	"github.com/stoa-video/stoa/sfu"
-)
+import "time"
 
 // defaultRepublishWait is ServiceOptions.RepublishWait's default.
 const defaultRepublishWait = 30 * time.Second
@@ -54,15 +50,11 @@ func (s *Service) hold(ss *session) {
 		_, _ = s.stopLocked(ss, err)
 		return
 	}
-	wait := s.opts.RepublishWait
-	if wait <= 0 {
-		wait = defaultRepublishWait
-	}
 	s.mu.Lock()
-	ss.hold = time.AfterFunc(wait, func() { s.expire(ss) })
+	ss.hold = time.AfterFunc(s.opts.RepublishWait, func() { s.expire(ss) })
 	s.mu.Unlock()
 	s.opts.Log.Info("recording waits for its participant to publish again", "id", ss.info.ID, "room", ss.info.Room,
-		"uid", ss.info.UID, "parts", len(ss.earlier), "wait", wait)
+		"uid", ss.info.UID, "parts", len(ss.earlier), "wait", s.opts.RepublishWait)
 }
 
 // finishPublication finalizes rec's files and keeps its parts (op held).
@@ -121,5 +113,3 @@ func (s *Service) resume(ss *session) {
 	s.opts.Log.Info("recording goes on after a republish", "id", ss.info.ID, "room", ss.info.Room, "uid", ss.info.UID,
 		"part", len(ss.earlier)+1)
 }
-
-var _ sfu.Observer = (*Service)(nil)

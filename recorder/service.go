@@ -54,8 +54,9 @@ type ServiceOptions struct {
 }
 
 // Service runs the server's recordings: started through the API or by the
-// room policy, stopped through the API, when the participant stops
-// publishing or leaves, and all at once at shutdown.
+// room policy, stopped through the API, when the participant leaves (or
+// does not publish again in time), and all at once at shutdown. It is the
+// sfu's Observer.
 type Service struct {
 	opts ServiceOptions
 
@@ -66,6 +67,8 @@ type Service struct {
 	closed bool
 	wg     sync.WaitGroup
 }
+
+var _ sfu.Observer = (*Service)(nil)
 
 // session is one recording in progress.
 type session struct {
@@ -112,6 +115,9 @@ type PartInfo struct {
 func NewService(o ServiceOptions) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.RepublishWait <= 0 {
+		o.RepublishWait = defaultRepublishWait
 	}
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("recordings directory: %w", err)
@@ -311,14 +317,12 @@ func (s *Service) stopLocked(ss *session, err error) (Summary, error) {
 	ss.rec = nil
 	s.mu.Unlock()
 
-	kept := ss.earlier
 	if rec != nil {
-		parts, rerr := rec.Stop()
-		kept = appendKept(kept, parts, rec.Stats())
-		if err == nil {
+		if rerr := s.finishPublication(ss, rec); err == nil {
 			err = rerr
 		}
 	}
+	kept := ss.earlier
 	info := ss.info
 	info.Stopped, info.State = time.Now().UTC(), "stopped"
 	if err != nil {
@@ -336,11 +340,10 @@ func (s *Service) stopLocked(ss *session, err error) (Summary, error) {
 			s.opts.Log.Warn("recording manifest", "id", id, "file", p.Path, "err", merr)
 		}
 	}
-	parts := kept
 	s.mu.Lock()
 	s.done[id] = info
 	s.mu.Unlock()
-	s.opts.Log.Info("recording stopped", "id", id, "room", info.Room, "uid", info.UID, "parts", len(parts), "state", info.State)
+	s.opts.Log.Info("recording stopped", "id", id, "room", info.Room, "uid", info.UID, "parts", len(kept), "state", info.State)
 	ss.part.Room().Notify(sfu.Event{Type: EventStopped, UID: info.UID})
 	s.event(EventStopped, info)
 	return info, err

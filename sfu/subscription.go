@@ -26,23 +26,18 @@ type subscription struct {
 // the offer for it reaches the Listener. Subscribing again to the same
 // publication changes nothing and returns ErrAlreadySubscribed.
 func (p *Participant) Subscribe(uid string) error {
-	sub, sets, err := p.newSub(uid)
+	sub, sets, pc, err := p.newSub(uid)
 	if err != nil {
 		return err
 	}
-	pc, err := p.room.sfu.newDownPC()
-	if err != nil {
-		p.removeSub(sub)
-		return fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
-	}
-	err = p.bindSub(sub, pc, sets, func(d *RTPDownTrack) (*webrtc.RTPSender, error) {
+	bound, err := p.bindSub(sub, pc, sets, func(d *RTPDownTrack) (*webrtc.RTPSender, error) {
 		tr, err := pc.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return nil, err
 		}
 		return tr.Sender(), nil
 	})
-	if err != nil || sub.pc == nil {
+	if err != nil || !bound {
 		return err
 	}
 	return p.sendOffer(sub, false)
@@ -52,25 +47,20 @@ func (p *Participant) Subscribe(uid string) error {
 // PeerConnection that the viewer offers (WHEP: its offer has receive-only
 // audio and video), and returns the answer, with the server's candidates.
 func (p *Participant) SubscribeOffer(uid, offer string) (string, error) {
-	sub, sets, err := p.newSub(uid)
+	sub, sets, pc, err := p.newSub(uid)
 	if err != nil {
 		return "", err
-	}
-	pc, err := p.room.sfu.newDownPC()
-	if err != nil {
-		p.removeSub(sub)
-		return "", fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		p.removeSub(sub)
 		_ = pc.Close()
 		return "", fmt.Errorf("%w: subscribe %s to %s: %v", ErrInvalidSDP, p.uid, uid, err)
 	}
-	err = p.bindSub(sub, pc, sets, func(d *RTPDownTrack) (*webrtc.RTPSender, error) { return pc.AddTrack(d) })
+	bound, err := p.bindSub(sub, pc, sets, func(d *RTPDownTrack) (*webrtc.RTPSender, error) { return pc.AddTrack(d) })
 	if err != nil {
 		return "", err
 	}
-	if sub.pc == nil {
+	if !bound {
 		return "", fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, ErrClosed)
 	}
 	answer, err := pc.CreateAnswer(nil)
@@ -90,26 +80,26 @@ func (p *Participant) SubscribeOffer(uid, offer string) (string, error) {
 }
 
 // newSub registers a subscription of p to uid's current publication and
-// returns it with the publication's layer sets.
-func (p *Participant) newSub(uid string) (*subscription, []*layerSet, error) {
+// returns it with the publication's layer sets and a new connection for it.
+func (p *Participant) newSub(uid string) (*subscription, []*layerSet, *webrtc.PeerConnection, error) {
 	pubr := p.room.Participant(uid)
 	if pubr == nil || pubr == p {
-		return nil, nil, fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+		return nil, nil, nil, fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
 	}
 	sets := pubr.layerSets()
 	if _, ok := pubr.streamInfo(); !ok || len(sets) == 0 {
-		return nil, nil, fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
+		return nil, nil, nil, fmt.Errorf("subscribe %s to %q: %w", p.uid, uid, ErrStreamNotFound)
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, nil, nil, ErrClosed
 	}
 	var stale *subscription
 	if old, ok := p.subs[uid]; ok {
 		if len(old.sets) > 0 && old.sets[0] == sets[0] {
 			p.mu.Unlock()
-			return nil, nil, ErrAlreadySubscribed
+			return nil, nil, nil, ErrAlreadySubscribed
 		}
 		stale = old // a subscription to an earlier publication of the same uid
 	}
@@ -119,15 +109,20 @@ func (p *Participant) newSub(uid string) (*subscription, []*layerSet, error) {
 	if stale != nil {
 		closeSub(stale, &p.room.sfu.retired)
 	}
-	return sub, sets, nil
+	pc, err := p.room.sfu.newDownPC()
+	if err != nil {
+		p.removeSub(sub)
+		return nil, nil, nil, fmt.Errorf("subscribe %s to %s: %w", p.uid, uid, err)
+	}
+	return sub, sets, pc, nil
 }
 
 // bindSub gives sub its connection pc and a down track per layer set, each
 // added to pc by addTrack, and starts their RTCP readers. When the
-// subscription was dropped (or p closed) meanwhile it closes pc and leaves
-// sub.pc nil.
+// subscription was dropped (or p closed) meanwhile it closes pc and
+// reports bound false.
 func (p *Participant) bindSub(sub *subscription, pc *webrtc.PeerConnection, sets []*layerSet,
-	addTrack func(*RTPDownTrack) (*webrtc.RTPSender, error)) error {
+	addTrack func(*RTPDownTrack) (*webrtc.RTPSender, error)) (bound bool, err error) {
 	uid := sub.publisher
 	downs := make([]*RTPDownTrack, 0, len(sets))
 	senders := make([]*webrtc.RTPSender, 0, len(sets))
@@ -135,11 +130,11 @@ func (p *Participant) bindSub(sub *subscription, pc *webrtc.PeerConnection, sets
 		d := newRTPDownTrack(set.id, uid, set)
 		d.sendRTCP = pc.WriteRTCP
 		d.connecting.Store(true) // until the connection is up (below)
-		sender, err := addTrack(d)
-		if err != nil {
+		sender, aerr := addTrack(d)
+		if aerr != nil {
 			p.removeSub(sub)
 			_ = pc.Close()
-			return fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, set.id, err)
+			return false, fmt.Errorf("subscribe %s to %s: add %s: %w", p.uid, uid, set.id, aerr)
 		}
 		downs = append(downs, d)
 		senders = append(senders, sender)
@@ -148,7 +143,7 @@ func (p *Participant) bindSub(sub *subscription, pc *webrtc.PeerConnection, sets
 	if p.subs[uid] != sub {
 		p.mu.Unlock()
 		_ = pc.Close()
-		return nil // dropped (or the participant closed) while being set up
+		return false, nil // dropped (or the participant closed) while being set up
 	}
 	sub.pc, sub.sets, sub.downs = pc, sets, downs
 	low := p.streamTypes[uid] == StreamLow
@@ -181,7 +176,7 @@ func (p *Participant) bindSub(sub *subscription, pc *webrtc.PeerConnection, sets
 			p.notify(Event{Type: EventSubscribed, UID: uid, PC: name})
 		}
 	})
-	return nil
+	return true, nil
 }
 
 func (p *Participant) sendOffer(sub *subscription, restart bool) error {
