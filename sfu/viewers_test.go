@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -22,10 +21,7 @@ import (
 func vp8Clip(t *testing.T) [][]byte {
 	t.Helper()
 	mediatest.NeedTools(t, "ffmpeg")
-	out := filepath.Join(t.TempDir(), "clip.ivf")
-	mediatest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15",
-		"-t", "4", "-c:v", "libvpx", "-b:v", "200k", "-g", "1000", "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0", out)
-	frames := mediatest.IVFFrames(t, out)
+	frames := mediatest.VP8Clip(t, "320x180", 4, 200, 1000)
 	if len(frames) < 30 {
 		t.Fatalf("clip has %d frames", len(frames))
 	}

@@ -29,10 +29,7 @@ import (
 // least 70 %.
 func TestRecordingThroughLossWithNACK(t *testing.T) {
 	mediatest.NeedTools(t, "ffmpeg", "ffprobe")
-	clipPath := filepath.Join(t.TempDir(), "clip.ivf")
-	mediatest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15", "-t", "10", "-c:v", "libvpx",
-		"-b:v", "300k", "-g", "30", "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0", "-f", "ivf", clipPath)
-	frames := mediatest.IVFFrames(t, clipPath)
+	frames := mediatest.VP8Clip(t, "640x360", 10, 300, 30)
 	for _, c := range []struct {
 		loss    float64
 		minKept float64 // of the frames sent

@@ -28,11 +28,7 @@ func needMediaTools(t *testing.T) { t.Helper(); mediatest.NeedTools(t, "ffmpeg",
 // keyframe every 2 s, so that it loops on a keyframe.
 func vp8Clip(t *testing.T) [][]byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "clip.ivf")
-	mediatest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=15", "-t", "10",
-		"-c:v", "libvpx", "-b:v", "300k", "-g", "30", "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0",
-		"-f", "ivf", path)
-	return mediatest.IVFFrames(t, path)
+	return mediatest.VP8Clip(t, "320x180", 10, 300, 30)
 }
 
 // publishCustomer joins room R as a customer (the tag the policy records)

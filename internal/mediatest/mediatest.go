@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -30,6 +32,18 @@ func FFmpeg(t testing.TB, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
 	}
+}
+
+// VP8Clip encodes seconds of ffmpeg's test pattern at size ("320x180") and
+// 15 fps as VP8 at kbps with a keyframe every gop frames (libvpx in its
+// real-time mode, as a browser encodes) and returns the frames.
+func VP8Clip(t testing.TB, size string, seconds, kbps, gop int) [][]byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "clip.ivf")
+	FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=15", "-t", strconv.Itoa(seconds),
+		"-c:v", "libvpx", "-b:v", strconv.Itoa(kbps)+"k", "-g", strconv.Itoa(gop), "-deadline", "realtime",
+		"-cpu-used", "8", "-auto-alt-ref", "0", "-f", "ivf", path)
+	return IVFFrames(t, path)
 }
 
 // IVFFrames reads every frame of an IVF file (VP8 from ffmpeg).
